@@ -1,0 +1,221 @@
+package loader
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// Options tunes Load. The zero value is ready to use.
+type Options struct {
+	// Near asks for the image to be mapped close to this address, so that
+	// PC-relative references to host symbols around it stay in range
+	// without stubs. It is a hint; 0 lets the kernel choose.
+	Near uintptr
+}
+
+// Image is a loaded, linked object in executable memory. Its methods are
+// safe for concurrent use; Close must not race with running its code.
+type Image struct {
+	arch    elf.Machine
+	mem     []byte // the mapping; nil after Close
+	base    uintptr
+	size    uintptr // len(mem), kept apart so it stays readable after Close
+	globals map[string]uintptr
+	funcs   []funcSym // sorted by address, for SymbolAt
+	sizes   [numSegments]uint64
+
+	mu     sync.Mutex
+	closed bool
+}
+
+type funcSym struct {
+	name       string
+	addr, size uintptr
+}
+
+// HostMachine is the ELF machine of the running process.
+func HostMachine() elf.Machine {
+	switch runtime.GOARCH {
+	case "amd64":
+		return elf.EM_X86_64
+	case "arm64":
+		return elf.EM_AARCH64
+	}
+	return elf.EM_NONE
+}
+
+// Load maps obj, links it against syms and returns it ready to run. obj
+// must be for the host's machine.
+func Load(obj []byte, syms SymbolTable) (*Image, error) {
+	return LoadWithOptions(obj, syms, Options{})
+}
+
+// LoadWithOptions is Load with options.
+func LoadWithOptions(obj []byte, syms SymbolTable, opts Options) (*Image, error) {
+	o, err := parse(obj)
+	if err != nil {
+		return nil, err
+	}
+	if o.machine != HostMachine() {
+		return nil, fmt.Errorf("%w: object is %v, host is %v", ErrMachine, o.machine, HostMachine())
+	}
+	pg := uint64(os.Getpagesize())
+	lay, err := o.plan(pg)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := mapRW(lay.size, opts.Near)
+	if err != nil {
+		return nil, err
+	}
+	l := &linker{o: o, lay: lay, mem: mem, base: uint64(addrOf(mem))}
+	if err := l.link(syms); err != nil {
+		unmap(mem)
+		return nil, err
+	}
+	img := newImage(l)
+	img.mem = mem
+	img.size = uintptr(len(mem))
+	if err := img.protect(lay); err != nil {
+		unmap(mem)
+		return nil, err
+	}
+	if t := lay.segEnd[segText] - lay.segStart[segText]; t > 0 {
+		syncICache(img.base+uintptr(lay.segStart[segText]), uintptr(t))
+	}
+	return img, nil
+}
+
+// Check links obj, for either supported machine, into scratch memory at a
+// made-up base address, without mapping anything executable. It reports
+// the error Load would return for anything but placement: host symbols
+// from syms are taken at face value.
+func Check(obj []byte, syms SymbolTable) error {
+	o, err := parse(obj)
+	if err != nil {
+		return err
+	}
+	lay, err := o.plan(4096)
+	if err != nil {
+		return err
+	}
+	if lay.size > 1<<30 {
+		return formatErr("image of %d bytes is too large", lay.size)
+	}
+	l := &linker{o: o, lay: lay, mem: make([]byte, lay.size), base: 0x7f0000000000}
+	return l.link(syms)
+}
+
+func newImage(l *linker) *Image {
+	img := &Image{arch: l.o.machine, base: uintptr(l.base), globals: map[string]uintptr{}}
+	for seg := segText; seg < numSegments; seg++ {
+		img.sizes[seg] = l.lay.segEnd[seg] - l.lay.segStart[seg]
+	}
+	for i := 1; i < len(l.o.syms); i++ {
+		s := &l.o.syms[i]
+		if s.Name == "" || s.Section == elf.SHN_UNDEF || s.Section == elf.SHN_ABS {
+			continue
+		}
+		if s.Section < elf.SHN_LORESERVE && l.o.sections[s.Section].seg == segNone {
+			continue
+		}
+		a := uintptr(l.addrs[i])
+		switch elf.ST_BIND(s.Info) {
+		case elf.STB_GLOBAL, elf.STB_WEAK:
+			if elf.ST_VISIBILITY(s.Other) != elf.STV_HIDDEN && elf.ST_VISIBILITY(s.Other) != elf.STV_INTERNAL {
+				img.globals[s.Name] = a
+			}
+		}
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			img.funcs = append(img.funcs, funcSym{name: s.Name, addr: a, size: uintptr(s.Size)})
+		}
+	}
+	sort.Slice(img.funcs, func(i, j int) bool { return img.funcs[i].addr < img.funcs[j].addr })
+	return img
+}
+
+// Machine is the image's ELF machine.
+func (img *Image) Machine() elf.Machine { return img.arch }
+
+// Base is the address of the first byte of the image.
+func (img *Image) Base() uintptr { return img.base }
+
+// Size is the number of bytes the image maps.
+func (img *Image) Size() int { return int(img.size) }
+
+// SegmentSizes reports the bytes used by code (with stubs), read-only data
+// (with the GOT) and writable data.
+func (img *Image) SegmentSizes() (text, rodata, data uint64) {
+	return img.sizes[segText], img.sizes[segRelro], img.sizes[segData]
+}
+
+// Symbol returns the address of a global symbol the image defines.
+func (img *Image) Symbol(name string) (uintptr, error) {
+	img.mu.Lock()
+	closed := img.closed
+	img.mu.Unlock()
+	if closed {
+		return 0, ErrClosed
+	}
+	a, ok := img.globals[name]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q", ErrNoSymbol, name)
+	}
+	return a, nil
+}
+
+// Lookup implements SymbolTable with the image's global symbols, so one
+// image can be linked against another.
+func (img *Image) Lookup(name string) (uintptr, bool) {
+	a, err := img.Symbol(name)
+	return a, err == nil
+}
+
+// Globals lists the names of the image's global symbols, sorted.
+func (img *Image) Globals() []string {
+	names := make([]string, 0, len(img.globals))
+	for n := range img.globals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Contains reports whether pc lies inside the image.
+func (img *Image) Contains(pc uintptr) bool {
+	return pc >= img.base && pc-img.base < img.size
+}
+
+// SymbolAt names the function containing pc, for fault reports.
+func (img *Image) SymbolAt(pc uintptr) (name string, off uintptr, ok bool) {
+	if !img.Contains(pc) {
+		return "", 0, false
+	}
+	i := sort.Search(len(img.funcs), func(i int) bool { return img.funcs[i].addr > pc }) - 1
+	if i < 0 {
+		return "", 0, false
+	}
+	f := img.funcs[i]
+	if f.size != 0 && pc-f.addr >= f.size {
+		return "", 0, false
+	}
+	return f.name, pc - f.addr, true
+}
+
+// Close unmaps the image. Nothing may run its code any more. Close is
+// idempotent.
+func (img *Image) Close() error {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if img.closed {
+		return nil
+	}
+	img.closed = true
+	mem := img.mem
+	img.mem = nil
+	return unmap(mem)
+}
