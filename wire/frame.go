@@ -1,0 +1,183 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+)
+
+const (
+	// Magic opens every frame: "BCSH" on the wire.
+	Magic uint32 = 'B' | 'C'<<8 | 'S'<<16 | 'H'<<24
+	// Version is the protocol version this package speaks.
+	Version uint8 = 1
+	// HeaderSize is the fixed size of a frame header.
+	HeaderSize = 24
+	// DefaultMaxFrameSize is the payload limit ReadFrame applies when given 0.
+	DefaultMaxFrameSize uint32 = 64 << 20
+)
+
+// Header field offsets; see the table in doc.go.
+const (
+	offMagic     = 0
+	offVersion   = 4
+	offType      = 5
+	offFlags     = 6
+	offRequestID = 8
+	offSource    = 16
+	offLength    = 20
+)
+
+// growStep is the first allocation when a payload does not fit the caller's
+// buffer; the buffer then at most doubles per read.
+const growStep = 64 << 10
+
+// Header is a frame header. The version is not a field: ParseHeader rejects
+// every version but Version, and AppendTo always writes it.
+type Header struct {
+	Type      Type
+	Flags     uint16 // carried unchanged; their meaning belongs to the transport
+	RequestID uint64 // chosen by the requester, echoed by replies
+	Source    uint32 // node id of the sender of this frame (not the origin)
+	Length    uint32 // payload length in bytes
+}
+
+// AppendTo appends the HeaderSize-byte encoding of h to dst.
+func (h Header) AppendTo(dst []byte) []byte {
+	dst = appendU32(dst, Magic)
+	dst = append(dst, Version, byte(h.Type))
+	dst = appendU16(dst, h.Flags)
+	dst = appendU64(dst, h.RequestID)
+	dst = appendU32(dst, h.Source)
+	return appendU32(dst, h.Length)
+}
+
+// ParseHeader decodes the header at the start of b. It checks magic and
+// version but not the type, so that a reader can still answer a request of
+// a type it does not know with an ERROR naming the request id.
+func ParseHeader(b []byte) (Header, error) {
+	if len(b) < HeaderSize {
+		return Header{}, fmt.Errorf("wire: header of %d bytes: %w", len(b), ErrTruncated)
+	}
+	if m := binary.LittleEndian.Uint32(b[offMagic:]); m != Magic {
+		return Header{}, fmt.Errorf("%w %#08x", ErrBadMagic, m)
+	}
+	if v := b[offVersion]; v != Version {
+		return Header{}, fmt.Errorf("%w %d (want %d)", ErrVersion, v, Version)
+	}
+	return Header{
+		Type:      Type(b[offType]),
+		Flags:     binary.LittleEndian.Uint16(b[offFlags:]),
+		RequestID: binary.LittleEndian.Uint64(b[offRequestID:]),
+		Source:    binary.LittleEndian.Uint32(b[offSource:]),
+		Length:    binary.LittleEndian.Uint32(b[offLength:]),
+	}, nil
+}
+
+// Frame is a header and its payload, undecoded.
+type Frame struct {
+	Header
+	Payload []byte
+}
+
+// ReadFrame reads one frame from r. Payloads longer than maxPayload (0 means
+// DefaultMaxFrameSize) are refused from the header, before anything is
+// allocated for them.
+//
+// buf is reused when large enough: the returned Payload then aliases it, and
+// passing f.Payload back as buf on the next call reuses its storage. A
+// payload that does not fit grows a new buffer with the bytes that actually
+// arrive, so a peer announcing a large frame and then stalling costs little.
+//
+// ReadFrame returns io.EOF if r ends before the first header byte, and an
+// error matching both ErrTruncated and io.ErrUnexpectedEOF if it ends inside
+// a frame. On ErrTooLarge the returned Header is valid, so the caller can
+// answer the request, but the payload is still unread: discard Length bytes
+// or drop the connection. Other errors from r are returned unchanged.
+func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
+	if maxPayload == 0 {
+		maxPayload = DefaultMaxFrameSize
+	}
+	if cap(buf) < HeaderSize {
+		buf = make([]byte, HeaderSize, 512)
+	}
+	hb := buf[:HeaderSize]
+	if _, err := io.ReadFull(r, hb); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("wire: header: %w: %w", ErrTruncated, err)
+		}
+		return Frame{}, err
+	}
+	h, err := ParseHeader(hb)
+	if err != nil {
+		return Frame{}, err
+	}
+	if h.Length > maxPayload {
+		return Frame{Header: h}, fmt.Errorf("wire: %v payload of %d bytes: %w (limit %d)",
+			h.Type, h.Length, ErrTooLarge, maxPayload)
+	}
+	p, err := readPayload(r, buf[:0], h.Length)
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("wire: %v payload at byte %d of %d: %w: %w",
+				h.Type, len(p), h.Length, ErrTruncated, io.ErrUnexpectedEOF)
+		}
+		return Frame{}, err
+	}
+	return Frame{Header: h, Payload: p}, nil
+}
+
+func readPayload(r io.Reader, buf []byte, length uint32) ([]byte, error) {
+	if uint64(length) <= uint64(cap(buf)) {
+		buf = buf[:length]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	if uint64(length) > math.MaxInt {
+		return buf, fmt.Errorf("wire: payload of %d bytes: %w", length, ErrTooLarge)
+	}
+	n := int(length)
+	for len(buf) < n {
+		step := min(n-len(buf), max(len(buf), growStep))
+		buf = slices.Grow(buf, step)
+		got, err := io.ReadFull(r, buf[len(buf):len(buf)+step])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// AppendFrame appends a frame carrying m to dst. h supplies Flags, RequestID
+// and Source; Type and Length are taken from m. It allocates only to grow
+// dst. On error dst is returned unchanged.
+func AppendFrame(dst []byte, h Header, m Message) ([]byte, error) {
+	start := len(dst)
+	h.Type = m.Type()
+	h.Length = 0
+	dst = h.AppendTo(dst)
+	dst, err := m.AppendTo(dst)
+	if err != nil {
+		return dst[:start], err
+	}
+	n := len(dst) - start - HeaderSize
+	if uint64(n) > math.MaxUint32 {
+		return dst[:start], &EncodeError{Type: h.Type, Err: ErrTooLarge}
+	}
+	binary.LittleEndian.PutUint32(dst[start+offLength:], uint32(n))
+	return dst, nil
+}
+
+// WriteFrame encodes a frame carrying m into buf[:0] and writes it to w with
+// one Write. It returns the buffer for reuse.
+func WriteFrame(w io.Writer, buf []byte, h Header, m Message) ([]byte, error) {
+	buf, err := AppendFrame(buf[:0], h, m)
+	if err != nil {
+		return buf, err
+	}
+	_, err = w.Write(buf)
+	return buf, err
+}
