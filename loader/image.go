@@ -103,9 +103,6 @@ func Check(obj []byte, syms SymbolTable) error {
 	if err != nil {
 		return err
 	}
-	if lay.size > 1<<30 {
-		return formatErr("image of %d bytes is too large", lay.size)
-	}
 	l := &linker{o: o, lay: lay, mem: make([]byte, lay.size), base: 0x7f0000000000}
 	return l.link(syms)
 }

@@ -43,6 +43,10 @@ type linker struct {
 	nstubs int
 }
 
+// maxImage bounds the memory one object may ask for: kernels are small,
+// and a corrupt header must not make the node map terabytes.
+const maxImage = 1 << 30
+
 func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 
 // plan lays the object out. page is the system page size.
@@ -80,8 +84,8 @@ func (o *object) plan(page uint64) (layout, error) {
 			cur = alignUp(cur, s.align)
 			s.addr = cur
 			cur += s.size
-			if cur > 1<<40 {
-				return lay, formatErr("section %q: image too large", s.name)
+			if cur > maxImage {
+				return lay, formatErr("section %q: image larger than %d bytes", s.name, maxImage)
 			}
 		}
 		switch seg {
@@ -111,6 +115,9 @@ func (o *object) plan(page uint64) (layout, error) {
 				lay.common[uint32(i)] = cur
 				cur += s.Size
 			}
+		}
+		if cur > maxImage {
+			return lay, formatErr("image larger than %d bytes", maxImage)
 		}
 		lay.segEnd[seg] = cur
 	}

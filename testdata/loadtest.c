@@ -85,6 +85,8 @@ BC_ENTRY int64_t t_memcpy(bc_ctx *ctx, const void *arg, uint64_t n) {
 }
 
 /* ---- floating point (constants land in .rodata.cst*) ---- */
+/* No fused multiply-add: the Go reference rounds every operation. */
+#pragma STDC FP_CONTRACT OFF
 BC_ENTRY int64_t t_float(bc_ctx *ctx, const void *arg, uint64_t n) {
   double x = (double)ARG(0) / 8.0;
   float f = 1.5f;

@@ -1,8 +1,11 @@
 package hostrt
 
 import (
+	"debug/elf"
 	"testing"
 	"unsafe"
+
+	"github.com/bcship/bcship/loader"
 )
 
 func TestCtxLayout(t *testing.T) {
@@ -24,6 +27,35 @@ func TestCtxLayout(t *testing.T) {
 	} {
 		if f.got != f.want {
 			t.Errorf("%s: offset %d, rt.c has %d", f.name, f.got, f.want)
+		}
+	}
+}
+
+// TestRuntimeSelfContained: the runtime is linked against nothing, so it
+// must not import anything. clang turning a copy loop into a call to
+// memcpy inside memcpy would show up here.
+func TestRuntimeSelfContained(t *testing.T) {
+	for _, m := range []elf.Machine{elf.EM_X86_64, elf.EM_AARCH64} {
+		obj, err := Object(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := loader.Inspect(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Undefined) > 0 {
+			t.Errorf("%v runtime imports %v", m, info.Undefined)
+		}
+		for _, want := range []string{"memcpy", "memmove", "memset", "memcmp", "__udivti3", "__umodti3",
+			"__divti3", "__modti3", "bc_region", "bc_reply", "bc_forward", "bc_log", "bc_self"} {
+			found := false
+			for _, g := range info.Globals {
+				found = found || g == want
+			}
+			if !found {
+				t.Errorf("%v runtime lacks %s", m, want)
+			}
 		}
 	}
 }

@@ -110,7 +110,9 @@ func Matrix() []Variant {
 				vs = append(vs, Variant{Src: src, Arch: a.Name, Opt: "O2", Model: "small", Extra: extra})
 			}
 		}
-		vs = append(vs, Variant{Src: "hostfn", Arch: a.Name, Opt: "O2", Model: "small"})
+		for _, src := range []string{"hostfn", "bad_tls", "bad_ctor"} {
+			vs = append(vs, Variant{Src: src, Arch: a.Name, Opt: "O2", Model: "small"})
+		}
 	}
 	return vs
 }

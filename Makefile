@@ -1,0 +1,74 @@
+# bcship — build and test entry points. `make test` is what CI runs.
+#
+# The test target installs what it needs when it is missing (Debian, as
+# root): clang/lld/llvm to rebuild and check test objects, qemu-user-static
+# to run the arm64 tests, libxxhash-dev for the third-party test kernel.
+
+GO        ?= go
+FUZZTIME  ?= 10s
+QEMU_ARM64 ?= qemu-aarch64-static
+APT_PKGS  := clang lld llvm qemu-user-static libxxhash-dev
+
+# Fuzz targets, as package:Target. go test fuzzes one target at a time.
+FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead
+
+.PHONY: all build test deps vet fmt-check unit arm64 fuzz cross testdata clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bcship ./cmd/bcship
+
+# deps installs the tools the tests need when any is missing.
+deps:
+	@missing=""; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v ld.lld >/dev/null || missing="$$missing lld"; \
+	command -v llvm-objcopy >/dev/null || missing="$$missing llvm"; \
+	command -v $(QEMU_ARM64) >/dev/null || missing="$$missing qemu-user-static"; \
+	test -f /usr/include/xxhash.h || missing="$$missing libxxhash-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null || \
+		{ echo "make: could not install$$missing; install them with: apt-get install -y $(APT_PKGS)"; exit 1; }; \
+	fi
+
+test: deps vet fmt-check cross unit arm64 fuzz
+	@echo "make test: all passed"
+
+vet:
+	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Every binary builds without cgo for both target architectures.
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build ./...
+
+unit:
+	CGO_ENABLED=0 $(GO) test -count=1 ./...
+	CGO_ENABLED=0 $(GO) test -count=1 -race ./exec/...
+
+# The same tests, compiled for arm64 and run under qemu-user.
+arm64:
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec $(QEMU_ARM64) ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg; \
+	done
+
+# testdata regenerates the committed test and runtime objects with clang.
+testdata: deps
+	$(GO) run ./internal/cmd/gentestdata
+
+clean:
+	rm -f bcship bcshipd
