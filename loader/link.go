@@ -291,7 +291,7 @@ func (l *linker) stub(sym uint32) (uint64, error) {
 		binary.LittleEndian.PutUint64(b[6:], l.addrs[sym])
 		copy(b[14:], []byte{0xcc, 0xcc}) // int3 padding
 	} else {
-		binary.LittleEndian.PutUint32(b, 0x58000050)   // ldr x16, #8
+		binary.LittleEndian.PutUint32(b, 0x58000050)     // ldr x16, #8
 		binary.LittleEndian.PutUint32(b[4:], 0xd61f0200) // br x16
 		binary.LittleEndian.PutUint64(b[8:], l.addrs[sym])
 	}

@@ -321,4 +321,3 @@ func BenchmarkLoad4K(b *testing.B) {
 		img.Close()
 	}
 }
-

@@ -323,4 +323,3 @@ func TestRunThirdParty(t *testing.T) {
 		})
 	}
 }
-
