@@ -68,7 +68,7 @@ func LoadWithOptions(obj []byte, syms SymbolTable, opts Options) (*Image, error)
 	if err != nil {
 		return nil, err
 	}
-	mem, err := mapRW(lay.size, opts.Near)
+	mem, err := mapRW(lay.size, opts.Near, lay.needLow && opts.Near == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +90,15 @@ func LoadWithOptions(obj []byte, syms SymbolTable, opts Options) (*Image, error)
 	return img, nil
 }
 
+// checkBase is where Check pretends to map images: inside the low 2 GiB,
+// where even non-PIC small-model x86_64 code may live.
+const checkBase = 0x40000000
+
 // Check links obj, for either supported machine, into scratch memory at a
 // made-up base address, without mapping anything executable. It reports
 // the error Load would return for anything but placement: host symbols
-// from syms are taken at face value.
+// from syms are taken at face value, and the image is placed at
+// 0x40000000.
 func Check(obj []byte, syms SymbolTable) error {
 	o, err := parse(obj)
 	if err != nil {
@@ -103,7 +108,7 @@ func Check(obj []byte, syms SymbolTable) error {
 	if err != nil {
 		return err
 	}
-	l := &linker{o: o, lay: lay, mem: make([]byte, lay.size), base: 0x7f0000000000}
+	l := &linker{o: o, lay: lay, mem: make([]byte, lay.size), base: checkBase}
 	return l.link(syms)
 }
 

@@ -30,6 +30,9 @@ type layout struct {
 	got      map[gotKey]uint64 // key → offset of the entry from gotOff
 	gotKeys  []gotKey          // in entry order
 	common   map[uint32]uint64 // COMMON symbol → offset
+	// needLow is set for x86_64 code with absolute 32-bit relocations
+	// (non-PIC small model): it only works mapped in the low 2 GiB.
+	needLow bool
 }
 
 // linker links one object into memory at a base address.
@@ -64,6 +67,9 @@ func (o *object) plan(page uint64) (layout, error) {
 					lay.got[k] = uint64(len(lay.gotKeys)) * 8
 					lay.gotKeys = append(lay.gotKeys, k)
 				}
+			}
+			if o.machine == elf.EM_X86_64 && (elf.R_X86_64(r.typ) == elf.R_X86_64_32 || elf.R_X86_64(r.typ) == elf.R_X86_64_32S) {
+				lay.needLow = true
 			}
 			if o.isBranch(r.typ) && r.sym != 0 && o.syms[r.sym].Section == elf.SHN_UNDEF {
 				stubSyms[r.sym] = true

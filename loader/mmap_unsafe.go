@@ -8,10 +8,15 @@ import (
 )
 
 // mapRW maps size bytes of zeroed, private, read-write memory, near the
-// hint address when the kernel can.
-func mapRW(size uint64, near uintptr) ([]byte, error) {
+// hint address when the kernel can, or in the low 2 GiB when low is set
+// (x86_64 only; see lowMapFlag).
+func mapRW(size uint64, near uintptr, low bool) ([]byte, error) {
+	flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
+	if low {
+		flags |= lowMapFlag
+	}
 	p, err := unix.MmapPtr(-1, 0, unsafe.Add(nil, near), uintptr(size),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		unix.PROT_READ|unix.PROT_WRITE, flags)
 	if err != nil {
 		return nil, fmt.Errorf("loader: mmap %d bytes: %w", size, err)
 	}

@@ -15,29 +15,41 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/zeebo/xxh3"
+	"golang.org/x/sys/unix"
 )
 
 // runEnv is a host for test kernels: the runtime, a "host" object mapped
-// far from everything else (so calls to it need stubs), host data in Go
-// memory, and an executor.
+// far from everything else (so calls to it need stubs), host data in an
+// arena at a low address, and an executor.
+//
+// Kernels are mapped next to the arena (Near): non-PIC code reaches host
+// data only within ±2 GiB of address 0 (x86_64 small model), ±4 GiB
+// (aarch64 ADRP) or ±1 MiB (aarch64 tiny model), and that is where a node
+// would have to put data such code references directly.
 type runEnv struct {
 	rt    *hostrt.Runtime
 	host  *loader.Image
-	table *[16]uint64
+	arena []byte
 	syms  loader.SymbolTable
 	ex    *exec.Executor
 }
 
-// farAddress is where the host object is mapped: well beyond ±4 GiB of the
-// kernel's default mmap area on both architectures.
-const farAddress = 0x100000000000
+// Addresses: the host object well beyond ±4 GiB of anything else, the
+// arena at 1 GiB (inside the low 2 GiB, clear of the Go binary and heap).
+const (
+	farAddress   = 0x100000000000
+	arenaAddress = 0x40000000
+	arenaSize    = 16 << 20
+	arenaData    = 64 << 10 // bytes kept mapped for host data
+	slotSize     = 1 << 20  // kernels load at arena+arenaData+i*slotSize
+)
 
-var hostTable = func() *[16]uint64 {
+var hostTable = func() [16]uint64 {
 	var t [16]uint64
 	for i := range t {
 		t[i] = uint64(i)*0x1234567 + 99
 	}
-	return &t
+	return t
 }()
 
 func newRunEnv(t testing.TB) *runEnv {
@@ -57,9 +69,47 @@ func newRunEnv(t testing.TB) *runEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Close() })
-	env := &runEnv{rt: rt, host: host, table: hostTable, ex: ex}
-	env.syms = loader.Chain{rt, host, loader.Symbols{"host_table": uintptr(unsafe.Pointer(hostTable))}}
+	arena := mapArena(t)
+	for i, v := range hostTable {
+		binary.LittleEndian.PutUint64(arena[8*i:], v)
+	}
+	env := &runEnv{rt: rt, host: host, arena: arena, ex: ex}
+	env.syms = loader.Chain{rt, host, loader.Symbols{"host_table": uintptr(unsafe.Pointer(&arena[0]))}}
 	return env
+}
+
+// mapArena maps the host-data arena at arenaAddress and leaves the rest of
+// its range free for kernels to be mapped into.
+func mapArena(t testing.TB) []byte {
+	p, err := unix.MmapPtr(-1, 0, unsafe.Add(nil, arenaAddress), arenaSize,
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uintptr(p) != arenaAddress {
+		unix.MunmapPtr(p, arenaSize)
+		t.Fatalf("arena mapped at %#x, not %#x: the address space is unusually crowded", p, arenaAddress)
+	}
+	if err := unix.MunmapPtr(unsafe.Add(p, arenaData), arenaSize-arenaData); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.MunmapPtr(p, arenaData) })
+	return unsafe.Slice((*byte)(p), arenaData)
+}
+
+// load maps obj into kernel slot i next to the arena.
+func (env *runEnv) load(t testing.TB, obj []byte, syms loader.SymbolTable, slot int) *loader.Image {
+	t.Helper()
+	near := uintptr(arenaAddress + arenaData + slot*slotSize)
+	img, err := loader.LoadWithOptions(obj, syms, loader.Options{Near: near})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { img.Close() })
+	if img.Base() != near {
+		t.Fatalf("image mapped at %#x, not at the hint %#x", img.Base(), near)
+	}
+	return img
 }
 
 // call runs entry of img with args laid out as uint64s.
@@ -240,7 +290,7 @@ func TestRunLoadtest(t *testing.T) {
 	far := false
 	for _, v := range variants("loadtest", hostArch(t)) {
 		t.Run(v.Name(), func(t *testing.T) {
-			img := mustLoad(t, readObj(t, v.Name()), env.syms)
+			img := env.load(t, readObj(t, v.Name()), env.syms, 0)
 			d := int64(img.Base()) - int64(env.host.Base())
 			if d < -(1<<32) || d > 1<<32 {
 				far = true
@@ -274,6 +324,7 @@ func TestRunLoadtest(t *testing.T) {
 			check("t_lazy", env.callBytes(t, img, "t_lazy", msg), int64(crc32.ChecksumIEEE(msg)))
 			check("t_lazy again", env.callBytes(t, img, "t_lazy", msg[:9]), int64(crc32.ChecksumIEEE(msg[:9])))
 			check("t_strings", env.call(t, img, "t_strings", 2), refStrings(2))
+			check("t_reltab", env.call(t, img, "t_reltab", 9), 3*100+7*10+5+9)
 		})
 	}
 	if !far {
@@ -288,8 +339,8 @@ func TestRunTwoObjects(t *testing.T) {
 		t.Run(v.Name(), func(t *testing.T) {
 			bv := v
 			bv.Src = "multi_b"
-			b := mustLoad(t, readObj(t, bv.Name()), env.syms)
-			a := mustLoad(t, readObj(t, v.Name()), loader.Chain{b, env.syms})
+			b := env.load(t, readObj(t, bv.Name()), env.syms, 0)
+			a := env.load(t, readObj(t, v.Name()), loader.Chain{b, env.syms}, 1)
 			for i, want := range []int64{10*3 + 41 + 41, 10*3 + 42 + 42} {
 				if got := env.call(t, a, "t_multi", 10); got != want {
 					t.Errorf("call %d: %d, want %d", i, got, want)
@@ -309,7 +360,7 @@ func TestRunThirdParty(t *testing.T) {
 	}
 	for _, v := range variants("xxh", hostArch(t)) {
 		t.Run(v.Name(), func(t *testing.T) {
-			img := mustLoad(t, readObj(t, v.Name()), env.syms)
+			img := env.load(t, readObj(t, v.Name()), env.syms, 0)
 			for _, in := range inputs {
 				d := xxhash.NewWithSeed(7)
 				d.Write(in)

@@ -180,3 +180,25 @@ BC_ENTRY int64_t t_strings(bc_ctx *ctx, const void *arg, uint64_t n) {
       s = s * 131 + *c;
   return s;
 }
+
+/* ---- PC-relative and absolute data relocations (R_X86_64_PC32 and
+ * R_AARCH64_PREL32 in data, R_*_64 / ABS64) from a hand-written table, as
+ * position-independent jump tables and vtables use them. ---- */
+static __attribute__((used)) uint64_t rel_target[4] = {3, 5, 7, 11};
+__asm__(".section .rodata.reltab,\"a\"\n"
+        ".p2align 3\n"
+        ".globl reltab\n"
+        "reltab:\n"
+        ".long rel_target - reltab\n"
+        ".long rel_target + 16 - reltab\n"
+        ".quad rel_target + 8\n"
+        ".text\n");
+extern const int32_t reltab[4];
+
+BC_ENTRY int64_t t_reltab(bc_ctx *ctx, const void *arg, uint64_t n) {
+  const char *base = (const char *)reltab;
+  const uint64_t *a = (const uint64_t *)(base + reltab[0]);
+  const uint64_t *b = (const uint64_t *)(base + reltab[1]);
+  const uint64_t *c = *(const uint64_t *const *)&reltab[2];
+  return (int64_t)(a[0] * 100 + b[0] * 10 + c[0] + ARG(0));
+}

@@ -84,7 +84,8 @@ func TestCommittedObjectsFresh(t *testing.T) {
 	}
 }
 
-// TestRuntimeFresh does the same for the embedded host runtime objects.
+// TestRuntimeFresh does the same for the embedded host runtime objects
+// and the prebuilt kernels.
 func TestRuntimeFresh(t *testing.T) {
 	clang, err := testobj.FindClang()
 	if err != nil {
@@ -101,13 +102,15 @@ func TestRuntimeFresh(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, b)
 		}
-		got, _ := os.ReadFile(out)
-		committed, err := os.ReadFile(filepath.Join(root, "internal", "hostrt", "rt."+a.Name+".o"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, committed) {
-			t.Errorf("internal/hostrt/rt.%s.o is stale: run make testdata", a.Name)
+		sameBytes(t, out, filepath.Join("internal", "hostrt", "rt."+a.Name+".o"))
+		for _, k := range testobj.Kernels {
+			out := filepath.Join(dir, k+"."+a.Name+".o")
+			cmd := exec.Command(clang, testobj.KernelArgs(k, a.Triple, out)...)
+			cmd.Dir = root
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, b)
+			}
+			sameBytes(t, out, filepath.Join("kernels", k+"."+a.Name+".o"))
 		}
 	}
 }
@@ -118,4 +121,21 @@ func sameClang(t *testing.T, ver string) bool {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(want)) == ver
+}
+
+// sameBytes fails the test when the fresh build differs from the committed
+// file (a path relative to the repository root).
+func sameBytes(t *testing.T, fresh, committed string) {
+	t.Helper()
+	got, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, committed))
+	if err != nil {
+		t.Fatalf("%s is not committed: run make testdata", committed)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is stale: run make testdata", committed)
+	}
 }

@@ -159,5 +159,17 @@ func RuntimeArgs(triple, out string) []string {
 	return append(args, "-c", "internal/hostrt/csrc/rt.c", "-o", out)
 }
 
+// Kernels are the prebuilt kernels embedded by package kernels, built from
+// testdata/<name>.c into kernels/<name>.<arch>.o.
+var Kernels = []string{"chase"}
+
+// KernelArgs are clang's arguments for a prebuilt kernel: position
+// independent, so data references work wherever the node maps it.
+func KernelArgs(name, triple, out string) []string {
+	args := []string{"--target=" + triple, "-O2", "-fPIC"}
+	args = append(args, CommonFlags...)
+	return append(args, "-c", filepath.Join("testdata", name+".c"), "-o", out)
+}
+
 // VersionFile records the clang that built the committed objects.
 const VersionFile = "testdata/CLANG_VERSION"

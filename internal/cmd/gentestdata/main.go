@@ -65,6 +65,16 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("building %s: %w", out, err)
 		}
 	}
+	for _, k := range testobj.Kernels {
+		for _, a := range testobj.Arches {
+			out := filepath.Join("kernels", k+"."+a.Name+".o")
+			cmd := exec.CommandContext(ctx, clang, testobj.KernelArgs(k, a.Triple, out)...)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("building %s: %w", out, err)
+			}
+		}
+	}
 	if err := os.WriteFile(testobj.VersionFile, []byte(ver+"\n"), 0o644); err != nil {
 		return err
 	}
