@@ -111,11 +111,9 @@ func parse(data []byte) (obj *object, err error) {
 		sec.seg = seg
 		o.sections[i] = sec
 	}
-	syms, err := f.Symbols()
-	if err != nil && err != elf.ErrNoSymbols {
-		return nil, fmt.Errorf("%w: symbols: %v", ErrFormat, err)
+	if o.syms, err = o.decodeSymbols(f); err != nil {
+		return nil, err
 	}
-	o.syms = append([]elf.Symbol{{}}, syms...)
 	for i := range o.syms[1:] {
 		s := &o.syms[i+1]
 		if elf.ST_TYPE(s.Info) == elf.STT_TLS {
@@ -203,7 +201,64 @@ func classify(m elf.Machine, s *section) (segment, error) {
 	}
 }
 
-const relaSize = 24
+const (
+	relaSize = 24
+	symSize  = 24 // sizeof(Elf64_Sym)
+)
+
+// decodeSymbols reads the symbol table. It is debug/elf's Symbols without
+// its per-name allocations: names are substrings of one copy of the string
+// table, which keeps loading a small object cheap. Index 0 is the null
+// symbol, so relocation symbol indexes need no adjusting.
+func (o *object) decodeSymbols(f *elf.File) ([]elf.Symbol, error) {
+	var symtab *elf.Section
+	for _, s := range f.Sections {
+		if s.Type == elf.SHT_SYMTAB {
+			if symtab != nil {
+				return nil, formatErr("more than one symbol table")
+			}
+			symtab = s
+		}
+	}
+	if symtab == nil {
+		return []elf.Symbol{{}}, nil
+	}
+	if symtab.Link == 0 || int(symtab.Link) >= len(f.Sections) || f.Sections[symtab.Link].Type != elf.SHT_STRTAB {
+		return nil, formatErr("symbol table has no string table")
+	}
+	st := &o.sections[symtab.Link]
+	strtab := string(o.data[st.off : st.off+st.size])
+	b := o.data[symtab.Offset : symtab.Offset+symtab.Size]
+	if len(b)%symSize != 0 || len(b) == 0 {
+		return nil, formatErr("symbol table size %d", len(b))
+	}
+	le := binary.LittleEndian
+	syms := make([]elf.Symbol, len(b)/symSize)
+	for i := 1; i < len(syms); i++ {
+		e := b[i*symSize:]
+		name := le.Uint32(e)
+		if uint64(name) >= uint64(len(strtab)) && name != 0 {
+			return nil, formatErr("symbol %d: name offset %d past the string table", i, name)
+		}
+		n := ""
+		if name != 0 {
+			end := strings.IndexByte(strtab[name:], 0)
+			if end < 0 {
+				return nil, formatErr("symbol %d: unterminated name", i)
+			}
+			n = strtab[name : int(name)+end]
+		}
+		syms[i] = elf.Symbol{
+			Name:    n,
+			Info:    e[4],
+			Other:   e[5],
+			Section: elf.SectionIndex(le.Uint16(e[6:])),
+			Value:   le.Uint64(e[8:]),
+			Size:    le.Uint64(e[16:]),
+		}
+	}
+	return syms, nil
+}
 
 func (o *object) decodeRela(rs *section, target int) (relaSection, error) {
 	if rs.size%relaSize != 0 {
