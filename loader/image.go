@@ -108,7 +108,13 @@ func Check(obj []byte, syms SymbolTable) error {
 	if err != nil {
 		return err
 	}
-	l := &linker{o: o, lay: lay, mem: make([]byte, lay.size), base: checkBase}
+	// Scratch memory from mmap: pages nobody writes (.bss) cost nothing.
+	mem, err := mapRW(lay.size, 0, false)
+	if err != nil {
+		return err
+	}
+	defer unmap(mem)
+	l := &linker{o: o, lay: lay, mem: mem, base: checkBase}
 	return l.link(syms)
 }
 

@@ -47,8 +47,8 @@ type linker struct {
 }
 
 // maxImage bounds the memory one object may ask for: kernels are small,
-// and a corrupt header must not make the node map terabytes.
-const maxImage = 1 << 30
+// and a corrupt header must not make the node map gigabytes.
+const maxImage = 256 << 20
 
 func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 

@@ -11,9 +11,13 @@ import (
 // hint address when the kernel can, or in the low 2 GiB when low is set
 // (x86_64 only; see lowMapFlag).
 func mapRW(size uint64, near uintptr, low bool) ([]byte, error) {
-	// MAP_POPULATE: every page is written while linking anyway, and one
-	// populate is cheaper than a page fault per page.
-	flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_POPULATE
+	flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
+	if size <= populateMax {
+		// Small images are written almost entirely while linking: one
+		// populate is cheaper than a fault per page. Large ones are
+		// mostly .bss, which stays untouched until used.
+		flags |= unix.MAP_POPULATE
+	}
 	if low {
 		flags |= lowMapFlag
 	}
@@ -24,6 +28,9 @@ func mapRW(size uint64, near uintptr, low bool) ([]byte, error) {
 	}
 	return unsafe.Slice((*byte)(p), size), nil
 }
+
+// populateMax is the largest image mapped with MAP_POPULATE.
+const populateMax = 1 << 20
 
 func unmap(mem []byte) error {
 	if len(mem) == 0 {

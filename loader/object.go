@@ -71,6 +71,9 @@ func parse(data []byte) (obj *object, err error) {
 	if len(data) < 64 || !bytes.HasPrefix(data, []byte(elf.ELFMAG)) {
 		return nil, formatErr("not an ELF file")
 	}
+	if err := precheck(data); err != nil {
+		return nil, err
+	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
@@ -148,6 +151,45 @@ func parse(data []byte) (obj *object, err error) {
 		}
 	}
 	return o, nil
+}
+
+// precheck validates the ELF header and every section header against the
+// size of the input before debug/elf sees it: debug/elf trusts section
+// sizes when reading the section-name table and would allocate (and zero)
+// memory in proportion to a corrupt size field.
+func precheck(data []byte) error {
+	le := binary.LittleEndian
+	if elf.Class(data[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(data[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return fmt.Errorf("%w: %v %v (want 64-bit little-endian)", ErrMachine,
+			elf.Class(data[elf.EI_CLASS]), elf.Data(data[elf.EI_DATA]))
+	}
+	shoff := le.Uint64(data[0x28:])
+	shentsize := le.Uint16(data[0x3a:])
+	shnum := uint64(le.Uint16(data[0x3c:]))
+	if shnum == 0 || shentsize != 64 {
+		return formatErr("section header table: %d entries of %d bytes", shnum, shentsize)
+	}
+	if shoff > uint64(len(data)) || shnum*64 > uint64(len(data))-shoff {
+		return formatErr("section header table past the end of the file")
+	}
+	// debug/elf reads the section-name table whole; a NOBITS one "holds"
+	// as many zero bytes as its size field claims.
+	shstrndx := uint64(le.Uint16(data[0x3e:]))
+	if shstrndx >= shnum || elf.SectionType(le.Uint32(data[shoff+64*shstrndx+4:])) != elf.SHT_STRTAB {
+		return formatErr("section-name table index %d", shstrndx)
+	}
+	for i := uint64(0); i < shnum; i++ {
+		h := data[shoff+64*i:]
+		typ := elf.SectionType(le.Uint32(h[4:]))
+		off, size := le.Uint64(h[0x18:]), le.Uint64(h[0x20:])
+		if typ == elf.SHT_NULL || typ == elf.SHT_NOBITS {
+			continue
+		}
+		if off > uint64(len(data)) || size > uint64(len(data))-off {
+			return formatErr("section %d extends past the end of the file", i)
+		}
+	}
+	return nil
 }
 
 // classify picks the segment of a section, or refuses it.
