@@ -273,6 +273,30 @@ func TestSymbol(t *testing.T) {
 	}
 }
 
+// TestNoWritableExecutableMapping loads every host object and checks that
+// the process never has a page that is both writable and executable.
+func TestNoWritableExecutableMapping(t *testing.T) {
+	env := newRunEnv(t)
+	for _, v := range variants("loadtest", hostArch(t)) {
+		img := env.load(t, readObj(t, v.Name()), env.syms, 0)
+		text, ro, data := img.SegmentSizes()
+		if text == 0 || ro == 0 || data == 0 {
+			t.Errorf("%s: segments %d/%d/%d, want all non-empty", v.Name(), text, ro, data)
+		}
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(maps), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 1 && strings.HasPrefix(f[1], "rwx") {
+				t.Errorf("%s: writable and executable mapping: %s", v.Name(), line)
+			}
+		}
+		img.Close()
+	}
+}
+
 func mustLoad(t testing.TB, obj []byte, syms loader.SymbolTable) *loader.Image {
 	t.Helper()
 	img, err := loader.Load(obj, syms)
@@ -286,7 +310,7 @@ func mustLoad(t testing.TB, obj []byte, syms loader.SymbolTable) *loader.Image {
 func BenchmarkLoad4K(b *testing.B) {
 	arch := hostArch(b)
 	obj := readObj(b, "loadtest."+arch+".Os.pic.small.o")
-	env := struct{ syms loader.SymbolTable }{checkTable(b)}
+	env := newRunEnv(b)
 	info, err := loader.Inspect(obj)
 	if err != nil {
 		b.Fatal(err)
