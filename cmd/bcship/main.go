@@ -41,5 +41,6 @@ Start with "bcship demo".`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDemo(logger), newInspect())
+	root.AddCommand(newBuild(logger), newKeygen(), newSign(), newVerify())
 	return root
 }
