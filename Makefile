@@ -3,11 +3,15 @@
 # The test target installs what it needs when it is missing (Debian, as
 # root): clang/lld/llvm to rebuild and check test objects, qemu-user-static
 # to run the arm64 tests, libxxhash-dev for the third-party test kernel.
+# Binaries are always built with CGO_ENABLED=0.
 
 GO        ?= go
 FUZZTIME  ?= 10s
 QEMU_ARM64 ?= qemu-aarch64-static
-APT_PKGS  := clang lld llvm qemu-user-static libxxhash-dev
+# clang-19/llvm-19 give the toolchain tests a second, newer LLVM (bitcode from
+# a newer producer must be refused by an older llc); gcc is what go test
+# -race needs (the race runtime links through cgo; bcship itself has none).
+APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc
 
 # Fuzz targets, as package:Target. go test fuzzes one target at a time.
 FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead
@@ -27,6 +31,9 @@ deps:
 	command -v llvm-objcopy >/dev/null || missing="$$missing llvm"; \
 	command -v $(QEMU_ARM64) >/dev/null || missing="$$missing qemu-user-static"; \
 	test -f /usr/include/xxhash.h || missing="$$missing libxxhash-dev"; \
+	command -v clang-19 >/dev/null || missing="$$missing clang-19"; \
+	command -v llc-19 >/dev/null || missing="$$missing llvm-19"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -53,7 +60,7 @@ cross:
 
 unit:
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
-	CGO_ENABLED=0 $(GO) test -count=1 -race ./exec/...
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./exec/...
 
 # The same tests, compiled for arm64 and run under qemu-user.
 arm64:
