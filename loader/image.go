@@ -15,6 +15,9 @@ type Options struct {
 	// PC-relative references to host symbols around it stay in range
 	// without stubs. It is a hint; 0 lets the kernel choose.
 	Near uintptr
+	// Pool, when set, supplies the image's memory and takes it back on
+	// Close. Images placed with Near or needing the low 2 GiB bypass it.
+	Pool *Pool
 }
 
 // Image is a loaded, linked object in executable memory. Its methods are
@@ -27,6 +30,8 @@ type Image struct {
 	globals map[string]uintptr
 	funcs   []funcSym // sorted by address, for SymbolAt
 	sizes   [numSegments]uint64
+
+	pool   *Pool // where mem goes on Close, or nil to unmap it
 
 	mu     sync.Mutex
 	closed bool
@@ -68,9 +73,18 @@ func LoadWithOptions(obj []byte, syms SymbolTable, opts Options) (*Image, error)
 	if err != nil {
 		return nil, err
 	}
-	mem, err := mapRW(lay.size, opts.Near, lay.needLow && opts.Near == 0)
-	if err != nil {
-		return nil, err
+	var mem []byte
+	pool := opts.Pool
+	if opts.Near != 0 || lay.needLow {
+		pool = nil
+	}
+	if pool != nil {
+		mem = pool.get(lay.size)
+	}
+	if mem == nil {
+		if mem, err = mapRW(lay.size, opts.Near, lay.needLow && opts.Near == 0); err != nil {
+			return nil, err
+		}
 	}
 	l := &linker{o: o, lay: lay, mem: mem, base: uint64(addrOf(mem))}
 	if err := l.link(syms); err != nil {
@@ -79,6 +93,7 @@ func LoadWithOptions(obj []byte, syms SymbolTable, opts Options) (*Image, error)
 	}
 	img := newImage(l)
 	img.mem = mem
+	img.pool = pool
 	img.size = uintptr(len(mem))
 	if err := img.protect(lay); err != nil {
 		unmap(mem)
@@ -225,5 +240,8 @@ func (img *Image) Close() error {
 	img.closed = true
 	mem := img.mem
 	img.mem = nil
+	if img.pool != nil {
+		return img.pool.put(mem)
+	}
 	return unmap(mem)
 }

@@ -307,22 +307,34 @@ func mustLoad(t testing.TB, obj []byte, syms loader.SymbolTable) *loader.Image {
 	return img
 }
 
+// BenchmarkLoad4K loads, links and protects a ~4 KiB kernel (the PIC -Os
+// build of loadtest.c) the way a node does, with a Pool recycling the
+// memory of evicted images, and closes it again. Fresh does the same with a
+// new mapping each time, for comparison.
 func BenchmarkLoad4K(b *testing.B) {
-	arch := hostArch(b)
-	obj := readObj(b, "loadtest."+arch+".Os.pic.small.o")
+	obj := readObj(b, "loadtest."+hostArch(b)+".Os.pic.small.o")
 	env := newRunEnv(b)
 	info, err := loader.Inspect(obj)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(info.Text+info.ROData+info.Data), "image-bytes")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		img, err := loader.Load(obj, env.syms)
-		if err != nil {
-			b.Fatal(err)
+	for _, bc := range []struct {
+		name string
+		pool *loader.Pool
+	}{{"Pooled", loader.NewPool(1 << 20)}, {"Fresh", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportMetric(float64(info.Text+info.ROData+info.Data), "image-bytes")
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				img, err := loader.LoadWithOptions(obj, env.syms, loader.Options{Pool: bc.pool})
+				if err != nil {
+					b.Fatal(err)
+				}
+				img.Close()
+			}
+		})
+		if bc.pool != nil {
+			bc.pool.Close()
 		}
-		img.Close()
 	}
 }

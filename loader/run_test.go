@@ -374,3 +374,33 @@ func TestRunThirdParty(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolReuse loads the same kernel twice through a Pool: the second
+// image reuses the first one's memory, and starts from a clean .data and
+// .bss, as a fresh mapping would.
+func TestPoolReuse(t *testing.T) {
+	env := newRunEnv(t)
+	pool := loader.NewPool(1 << 20)
+	defer pool.Close()
+	obj := readObj(t, "loadtest."+hostArch(t)+".O2.pic.large.o")
+	var bases []uintptr
+	for i := 0; i < 3; i++ {
+		img, err := loader.LoadWithOptions(obj, env.syms, loader.Options{Pool: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases = append(bases, img.Base())
+		if got, want := env.call(t, img, "t_data", 5), int64(1005*1000+1+1005%7); got != want {
+			t.Errorf("load %d: t_data = %d, want %d (state left over from a previous image?)", i, got, want)
+		}
+		if got, want := env.call(t, img, "t_host", 42), refHost(42); got != want {
+			t.Errorf("load %d: t_host = %d, want %d", i, got, want)
+		}
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bases[1] != bases[0] || bases[2] != bases[0] {
+		t.Errorf("images at %#x: the pool did not reuse the mapping", bases)
+	}
+}
