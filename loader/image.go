@@ -31,7 +31,7 @@ type Image struct {
 	funcs   []funcSym // sorted by address, for SymbolAt
 	sizes   [numSegments]uint64
 
-	pool   *Pool // where mem goes on Close, or nil to unmap it
+	pool *Pool // where mem goes on Close, or nil to unmap it
 
 	mu     sync.Mutex
 	closed bool
