@@ -1,0 +1,20 @@
+//go:build !(linux && (amd64 || arm64))
+
+package exec
+
+import "context"
+
+// Executor is not available on this platform: New returns ErrNotSupported.
+type Executor struct{}
+
+// New returns ErrNotSupported: native execution exists for linux/amd64 and
+// linux/arm64 only.
+func New(opts Options) (*Executor, error) { return nil, ErrNotSupported }
+
+// Call returns ErrNotSupported.
+func (e *Executor) Call(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+	return 0, ErrNotSupported
+}
+
+// Close does nothing.
+func (e *Executor) Close() error { return nil }
