@@ -19,16 +19,16 @@ func ExampleExecutor_Call() {
 	}
 	defer e.Close()
 
-	r, err := e.Call(context.Background(), code["add"], 0, 40, 2)
+	r, err := e.Call(context.Background(), code["add"], nil, nil, 42) // returns arg + argLen
 	fmt.Println(r, err)
 
-	_, err = e.Call(context.Background(), code["null"], 0, 0, 0)
+	_, err = e.Call(context.Background(), code["null"], nil, nil, 0)
 	var f *Fault
 	fmt.Println(errors.As(err, &f), f.Signal, f.Addr, f.Symbol)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	_, err = e.Call(ctx, code["spin"], 0, 0, 0)
+	_, err = e.Call(ctx, code["spin"], nil, nil, 0)
 	fmt.Println(errors.Is(err, ErrDeadline), errors.Is(err, context.DeadlineExceeded))
 	// Output:
 	// 42 <nil>

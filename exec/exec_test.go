@@ -99,7 +99,7 @@ func goodCalls(tb testing.TB, e *Executor, n int) {
 	tb.Helper()
 	for i := range n {
 		arg := uintptr(0x1000 + i)
-		r, err := e.Call(context.Background(), code["add"], 0, arg, uint64(i))
+		r, err := callU(e, context.Background(), code["add"], 0, arg, uint64(i))
 		if err != nil || r != int64(arg)+int64(i) {
 			tb.Fatalf("good call %d: got %d, %v; want %d", i, r, err, int64(arg)+int64(i))
 		}
@@ -112,27 +112,27 @@ const slow = runtime.GOARCH == "arm64"
 
 func TestCall(t *testing.T) {
 	e := newExecutor(t, Options{})
-	r, err := e.Call(context.Background(), code["empty"], 0xfeed, 0, 0)
+	r, err := callU(e, context.Background(), code["empty"], 0xfeed, 0, 0)
 	if err != nil || r != 0xfeed {
 		t.Fatalf("empty: got %#x, %v; want 0xfeed (cctx)", r, err)
 	}
-	r, err = e.Call(context.Background(), code["add"], 0, 40, 2)
+	r, err = callU(e, context.Background(), code["add"], 0, 40, 2)
 	if err != nil || r != 42 {
 		t.Fatalf("add: got %d, %v; want 42", r, err)
 	}
 	// A context with a deadline that does not expire.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err = e.Call(ctx, code["add"], 0, 1<<40, 1)
+	r, err = callU(e, ctx, code["add"], 0, 1<<40, 1)
 	if err != nil || r != 1<<40+1 {
 		t.Fatalf("add with deadline: got %d, %v", r, err)
 	}
 	//lint:ignore SA1012 nil context is bad input Call must survive
-	r, err = e.Call(nil, code["add"], 0, 1, 1) //nolint:staticcheck
+	r, err = callU(e, nil, code["add"], 0, 1, 1) //nolint:staticcheck
 	if err != nil || r != 2 {
 		t.Fatalf("nil ctx: got %d, %v", r, err)
 	}
-	if _, err := e.Call(context.Background(), 0, 0, 0, 0); !errors.Is(err, ErrInvalid) {
+	if _, err := callU(e, context.Background(), 0, 0, 0, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("nil fn: %v, want ErrInvalid", err)
 	}
 	goodCalls(t, e, 1000)
@@ -141,14 +141,14 @@ func TestCall(t *testing.T) {
 func TestStackUse512KiB(t *testing.T) {
 	e := newExecutor(t, Options{})
 	for i := range 10 {
-		r, err := e.Call(context.Background(), code["stack"], 0, 7, uint64(i))
+		r, err := callU(e, context.Background(), code["stack"], 0, 7, uint64(i))
 		if err != nil || r != 7+int64(i) {
 			t.Fatalf("got %d, %v", r, err)
 		}
 	}
 	// Too much for a 256 KiB stack: the guard catches it.
 	small := newExecutor(t, Options{StackSize: 256 << 10})
-	_, err := small.Call(context.Background(), code["stack"], 0, 7, 0)
+	_, err := callU(small, context.Background(), code["stack"], 0, 7, 0)
 	var f *Fault
 	if !errors.As(err, &f) || !f.StackOverflow {
 		t.Fatalf("512 KiB on a 256 KiB stack: %v, want a stack overflow Fault", err)
@@ -184,7 +184,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.kernel, func(t *testing.T) {
-			r, err := e.Call(context.Background(), code[c.kernel], c.cctx, 0, 0)
+			r, err := callU(e, context.Background(), code[c.kernel], c.cctx, 0, 0)
 			var f *Fault
 			if !errors.As(err, &f) || !errors.Is(err, ErrFault) {
 				t.Fatalf("got %d, %v; want a *Fault", r, err)
@@ -235,7 +235,7 @@ func TestDeadline(t *testing.T) {
 	for range 3 {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		r, err := e.Call(ctx, code["spin"], 0, 0, 0)
+		r, err := callU(e, ctx, code["spin"], 0, 0, 0)
 		el := time.Since(start)
 		dl, _ := ctx.Deadline()
 		late := time.Since(dl)
@@ -257,12 +257,12 @@ func TestDeadline(t *testing.T) {
 	// Cancellation mid-call.
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := e.Call(ctx, code["spin"], 0, 0, 0)
+	_, err := callU(e, ctx, code["spin"], 0, 0, 0)
 	if !errors.Is(err, ErrDeadline) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancel: %v; want ErrDeadline and context.Canceled", err)
 	}
 	// Already done: not started.
-	_, err = e.Call(ctx, code["add"], 0, 0, 0)
+	_, err = callU(e, ctx, code["add"], 0, 0, 0)
 	var a *AbortError
 	if !errors.As(err, &a) || a.Started {
 		t.Fatalf("done ctx: %v; want an AbortError that did not start", err)
@@ -278,7 +278,7 @@ func TestGCWhileKernelSpins(t *testing.T) {
 	res := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		r, err := e.Call(context.Background(), code["wait"], addr, 0, 0)
+		r, err := callU(e, context.Background(), code["wait"], addr, 0, 0)
 		if err == nil && r != 7 {
 			err = fmt.Errorf("result %d, want 7", r)
 		}
@@ -347,7 +347,7 @@ func TestConcurrent(t *testing.T) {
 			for i := range calls {
 				if i%101 == 50 {
 					k := faultKernels[(i/101+g)%len(faultKernels)]
-					_, err := e.Call(context.Background(), code[k], nxPage, 0, 0)
+					_, err := callU(e, context.Background(), code[k], nxPage, 0, 0)
 					var f *Fault
 					if !errors.As(err, &f) {
 						errs <- fmt.Errorf("goroutine %d call %d (%s): %v, want a Fault", g, i, k, err)
@@ -357,7 +357,7 @@ func TestConcurrent(t *testing.T) {
 					continue
 				}
 				arg := uintptr(g)<<32 | uintptr(i)
-				r, err := e.Call(context.Background(), code["add"], 0, arg, uint64(g))
+				r, err := callU(e, context.Background(), code["add"], 0, arg, uint64(g))
 				if err != nil || r != int64(arg)+int64(g) {
 					errs <- fmt.Errorf("goroutine %d call %d: %d, %v", g, i, r, err)
 					return
@@ -414,7 +414,7 @@ func TestSignalsDuringNativeCode(t *testing.T) {
 	}
 	res := make(chan error, 1)
 	go func() {
-		r, err := e.Call(context.Background(), code["gtid"], addr, 0, 0)
+		r, err := callU(e, context.Background(), code["gtid"], addr, 0, 0)
 		if err == nil && r != 9 {
 			err = fmt.Errorf("result %d, want 9", r)
 		}
@@ -466,7 +466,7 @@ func TestLateDeadlineSignal(t *testing.T) {
 	runtime.LockOSThread()
 	pid, tid := unix.Getpid(), unix.Gettid()
 	// Use a real token: the last call's on stack 0.
-	_, _ = e.Call(context.Background(), code["add"], 0, 0, 0)
+	_, _ = callU(e, context.Background(), code["add"], 0, 0, 0)
 	tok := e.slotOf(0).token
 	for range 10 {
 		sendAbort(pid, tid, tok)
@@ -494,13 +494,13 @@ func TestPoolBound(t *testing.T) {
 	flag, addr := flagPage(t)
 	res := make(chan error, 1)
 	go func() {
-		_, err := e.Call(context.Background(), code["wait"], addr, 0, 0)
+		_, err := callU(e, context.Background(), code["wait"], addr, 0, 0)
 		res <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := e.Call(ctx, code["add"], 0, 0, 0)
+	_, err := callU(e, ctx, code["add"], 0, 0, 0)
 	var a *AbortError
 	if !errors.As(err, &a) || a.Started || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting for the only stack: %v; want a not-started AbortError", err)
@@ -508,7 +508,7 @@ func TestPoolBound(t *testing.T) {
 	// A waiter gets the stack once it is released.
 	got := make(chan error, 1)
 	go func() {
-		r, err := e.Call(context.Background(), code["add"], 0, 1, 2)
+		r, err := callU(e, context.Background(), code["add"], 0, 1, 2)
 		if err == nil && r != 3 {
 			err = fmt.Errorf("got %d", r)
 		}
@@ -532,7 +532,7 @@ func TestClose(t *testing.T) {
 	flag, addr := flagPage(t)
 	res := make(chan error, 1)
 	go func() {
-		_, err := e.Call(context.Background(), code["wait"], addr, 0, 0)
+		_, err := callU(e, context.Background(), code["wait"], addr, 0, 0)
 		res <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -550,14 +550,14 @@ func TestClose(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Call(context.Background(), code["add"], 0, 0, 0); !errors.Is(err, ErrClosed) {
+	if _, err := callU(e, context.Background(), code["add"], 0, 0, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	var nilE *Executor
-	if _, err := nilE.Call(context.Background(), code["add"], 0, 0, 0); !errors.Is(err, ErrClosed) {
+	if _, err := callU(nilE, context.Background(), code["add"], 0, 0, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("nil executor: %v", err)
 	}
 	// Executors come and go: their region entries are reused.
@@ -567,7 +567,7 @@ func TestClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		goodCalls(t, e, 10)
-		_, err = e.Call(context.Background(), code["null"], 0, 0, 0)
+		_, err = callU(e, context.Background(), code["null"], 0, 0, 0)
 		if !errors.Is(err, ErrFault) {
 			t.Fatal(err)
 		}
@@ -599,7 +599,7 @@ func BenchmarkCallEmpty(b *testing.B) {
 	fn := code["empty"]
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := e.Call(ctx, fn, 1, 0, 0); err != nil {
+		if _, err := callU(e, ctx, fn, 1, 0, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -610,7 +610,7 @@ func BenchmarkCallEmptyParallel(b *testing.B) {
 	fn := code["empty"]
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.Call(context.Background(), fn, 1, 0, 0); err != nil {
+			if _, err := callU(e, context.Background(), fn, 1, 0, 0); err != nil {
 				b.Error(err)
 				return
 			}
@@ -624,7 +624,7 @@ func BenchmarkCallEmptyDeadline(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	for b.Loop() {
-		if _, err := e.Call(ctx, fn, 1, 0, 0); err != nil {
+		if _, err := callU(e, ctx, fn, 1, 0, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -651,7 +651,7 @@ func BenchmarkFault(b *testing.B) {
 	e := newExecutor(b, Options{})
 	fn := code["null"]
 	for b.Loop() {
-		if _, err := e.Call(context.Background(), fn, 0, 0, 0); err == nil {
+		if _, err := callU(e, context.Background(), fn, 0, 0, 0); err == nil {
 			b.Fatal("no fault")
 		}
 	}
@@ -667,7 +667,7 @@ func BenchmarkAbort(b *testing.B) {
 	for b.Loop() {
 		dl := time.Now().Add(time.Millisecond)
 		ctx, cancel := context.WithDeadline(context.Background(), dl)
-		_, err := e.Call(ctx, fn, 0, 0, 0)
+		_, err := callU(e, ctx, fn, 0, 0, 0)
 		d := time.Since(dl)
 		cancel()
 		if !errors.Is(err, ErrDeadline) {
@@ -678,4 +678,10 @@ func BenchmarkAbort(b *testing.B) {
 	}
 	b.ReportMetric(float64(late.Nanoseconds())/float64(b.N), "ns-after-deadline")
 	b.ReportMetric(float64(worst.Nanoseconds()), "worst-ns-after-deadline")
+}
+
+// callU calls with addresses as integers: the hand-assembled test kernels
+// take plain numbers or addresses of non-Go memory, never Go pointers.
+func callU(e *Executor, ctx context.Context, fn, cctx, arg uintptr, n uint64) (int64, error) {
+	return e.Call(ctx, fn, unsafe.Add(nil, cctx), unsafe.Add(nil, arg), n)
 }

@@ -141,10 +141,12 @@ func (e *Executor) stackTop(i int) uintptr {
 // or while it ran, ErrClosed after Close and ErrInvalid for a nil fn. The
 // Executor stays usable after any of them.
 //
-// fn, cctx and arg are not checked beyond fn != 0: they must point to
-// memory that stays valid for the duration of the call (not to movable Go
-// stack memory, and arg/cctx kept alive by the caller).
-func (e *Executor) Call(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+// fn, cctx and arg are not checked beyond fn != 0. cctx and arg are
+// unsafe.Pointers, not uintptrs, so that Go memory they point to is kept
+// alive and cannot move while native code uses it: they are converted to
+// addresses only at the nosplit call into the trampoline, and a goroutine
+// in syscall state never has its stack moved.
+func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
 	if e == nil {
 		return 0, ErrClosed
 	}
@@ -182,7 +184,9 @@ func (e *Executor) Call(ctx context.Context, fn, cctx, arg uintptr, argLen uint6
 	if done != nil {
 		w = arm(ctx, s.token)
 	}
-	r := callNative(fn, cctx, arg, uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
+	r := callNative(fn, uintptr(cctx), uintptr(arg), uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
+	runtime.KeepAlive(cctx)
+	runtime.KeepAlive(arg)
 	if w != nil {
 		w.disarm()
 	}

@@ -130,7 +130,7 @@ func (env *runEnv) callBytes(t testing.TB, img *loader.Image, entry string, arg 
 	}
 	p := unsafe.Pointer(unsafe.SliceData(append(arg[:len(arg):len(arg)], 0)))
 	var c hostrt.Ctx
-	r, err := env.ex.Call(context.Background(), fn, uintptr(unsafe.Pointer(&c)), uintptr(p), uint64(len(arg)))
+	r, err := env.ex.Call(context.Background(), fn, unsafe.Pointer(&c), p, uint64(len(arg)))
 	runtime.KeepAlive(p)
 	runtime.KeepAlive(&c)
 	if err != nil {

@@ -96,7 +96,7 @@ func call(t *testing.T, obj []byte, entry string, c *hostrt.Ctx, arg []byte) (in
 	defer ex.Close()
 	outbox := make([]byte, 4096)
 	c.Outbox, c.OutboxCap = &outbox[0], uint64(len(outbox))
-	r, err := ex.Call(context.Background(), fn, uintptr(unsafe.Pointer(c)), uintptr(unsafe.Pointer(&arg[0])), uint64(len(arg)))
+	r, err := ex.Call(context.Background(), fn, unsafe.Pointer(c), unsafe.Pointer(&arg[0]), uint64(len(arg)))
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(arg)
 	runtime.KeepAlive(outbox)

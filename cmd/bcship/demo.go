@@ -102,7 +102,7 @@ func runDemo(ctx context.Context, w io.Writer, elems, hops int) error {
 	arg := walk{Key: uint64(perm[0]), Remaining: uint64(hops)}
 	c := hostrt.Ctx{Outbox: &outbox[0], OutboxCap: uint64(len(outbox)), Regions: &regions[0], NRegions: 1, Self: 0, Nodes: 1}
 	t1 := time.Now()
-	r, err := ex.Call(ctx, fn, uintptr(unsafe.Pointer(&c)), uintptr(unsafe.Pointer(&arg)), uint64(unsafe.Sizeof(arg)))
+	r, err := ex.Call(ctx, fn, unsafe.Pointer(&c), unsafe.Pointer(&arg), uint64(unsafe.Sizeof(arg)))
 	elapsed := time.Since(t1)
 	runtime.KeepAlive(&c)
 	runtime.KeepAlive(&arg)

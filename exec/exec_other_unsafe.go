@@ -2,7 +2,10 @@
 
 package exec
 
-import "context"
+import (
+	"context"
+	"unsafe"
+)
 
 // Executor is not available on this platform: New returns ErrNotSupported.
 type Executor struct{}
@@ -12,7 +15,7 @@ type Executor struct{}
 func New(opts Options) (*Executor, error) { return nil, ErrNotSupported }
 
 // Call returns ErrNotSupported.
-func (e *Executor) Call(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
 	return 0, ErrNotSupported
 }
 
