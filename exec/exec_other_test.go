@@ -13,7 +13,7 @@ func TestNotSupported(t *testing.T) {
 	if e != nil || !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("New: %v, %v; want ErrNotSupported", e, err)
 	}
-	if _, err := callU(e, context.Background(), 1, 0, 0, 0); !errors.Is(err, ErrNotSupported) {
+	if _, err := e.CallAddr(context.Background(), 1, 0, 0, 0); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("Call: %v", err)
 	}
 	if err := e.Close(); err != nil {

@@ -19,5 +19,10 @@ func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointe
 	return 0, ErrNotSupported
 }
 
+// CallAddr returns ErrNotSupported.
+func (e *Executor) CallAddr(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+	return 0, ErrNotSupported
+}
+
 // Close does nothing.
 func (e *Executor) Close() error { return nil }

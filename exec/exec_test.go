@@ -683,5 +683,5 @@ func BenchmarkAbort(b *testing.B) {
 // callU calls with addresses as integers: the hand-assembled test kernels
 // take plain numbers or addresses of non-Go memory, never Go pointers.
 func callU(e *Executor, ctx context.Context, fn, cctx, arg uintptr, n uint64) (int64, error) {
-	return e.Call(ctx, fn, unsafe.Add(nil, cctx), unsafe.Add(nil, arg), n)
+	return e.CallAddr(ctx, fn, cctx, arg, n)
 }

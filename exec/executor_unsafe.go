@@ -147,6 +147,21 @@ func (e *Executor) stackTop(i int) uintptr {
 // addresses only at the nosplit call into the trampoline, and a goroutine
 // in syscall state never has its stack moved.
 func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
+	return e.call(ctx, fn, cctx, arg, 0, 0, argLen)
+}
+
+// CallAddr is Call for a context and argument given as plain addresses:
+// memory outside the Go heap (mmap'd regions, another image's data) or
+// values a kernel treats as integers. Never pass the address of a Go
+// object here: nothing would keep it alive or in place.
+func (e *Executor) CallAddr(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+	return e.call(ctx, fn, nil, nil, cctx, arg, argLen)
+}
+
+// call implements Call and CallAddr. The native arguments are pcctx+cctx
+// and parg+arg: the pointers become addresses only at the nosplit call
+// into the trampoline.
+func (e *Executor) call(ctx context.Context, fn uintptr, pcctx, parg unsafe.Pointer, cctx, arg uintptr, argLen uint64) (int64, error) {
 	if e == nil {
 		return 0, ErrClosed
 	}
@@ -184,9 +199,9 @@ func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointe
 	if done != nil {
 		w = arm(ctx, s.token)
 	}
-	r := callNative(fn, uintptr(cctx), uintptr(arg), uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
-	runtime.KeepAlive(cctx)
-	runtime.KeepAlive(arg)
+	r := callNative(fn, uintptr(pcctx)+cctx, uintptr(parg)+arg, uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
+	runtime.KeepAlive(pcctx)
+	runtime.KeepAlive(parg)
 	if w != nil {
 		w.disarm()
 	}
