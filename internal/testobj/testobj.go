@@ -113,6 +113,13 @@ func Matrix() []Variant {
 		for _, src := range []string{"hostfn", "bad_tls", "bad_ctor"} {
 			vs = append(vs, Variant{Src: src, Arch: a.Name, Opt: "O2", Model: "small"})
 		}
+		// softfp's operations are calls into the runtime at every level,
+		// so the unoptimized and one optimized build cover it.
+		for _, opt := range []string{"O0", "O2"} {
+			vs = append(vs, Variant{Src: "softfp", Arch: a.Name, Opt: opt, PIC: true, Model: "small"})
+		}
+		// faults.c exercises the executor, not the loader: one build.
+		vs = append(vs, Variant{Src: "faults", Arch: a.Name, Opt: "O2", PIC: true, Model: "small"})
 	}
 	return vs
 }

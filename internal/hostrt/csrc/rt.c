@@ -269,3 +269,6 @@ uint32_t bc_nodes(bc_ctx *ctx) { return ctx->nodes; }
 void bc_log(bc_ctx *ctx, const char *msg) {
   push(ctx, BC_OP_LOG, 0, 0, 0, msg, cstrlen(msg), 0, 0);
 }
+
+/* IEEE binary128 soft-float helpers (long double on aarch64). */
+#include "softfp.c"
