@@ -140,21 +140,21 @@ func newImage(l *linker) *Image {
 	}
 	for i := 1; i < len(l.o.syms); i++ {
 		s := &l.o.syms[i]
-		if s.Name == "" || s.Section == elf.SHN_UNDEF || s.Section == elf.SHN_ABS {
+		if s.name == "" || s.shndx == elf.SHN_UNDEF || s.shndx == elf.SHN_ABS {
 			continue
 		}
-		if s.Section < elf.SHN_LORESERVE && l.o.sections[s.Section].seg == segNone {
+		if s.shndx < elf.SHN_LORESERVE && l.o.sections[s.shndx].seg == segNone {
 			continue
 		}
 		a := uintptr(l.addrs[i])
-		switch elf.ST_BIND(s.Info) {
+		switch elf.ST_BIND(s.info) {
 		case elf.STB_GLOBAL, elf.STB_WEAK:
-			if elf.ST_VISIBILITY(s.Other) != elf.STV_HIDDEN && elf.ST_VISIBILITY(s.Other) != elf.STV_INTERNAL {
-				img.globals[s.Name] = a
+			if elf.ST_VISIBILITY(s.other) != elf.STV_HIDDEN && elf.ST_VISIBILITY(s.other) != elf.STV_INTERNAL {
+				img.globals[s.name] = a
 			}
 		}
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC {
-			img.funcs = append(img.funcs, funcSym{name: s.Name, addr: a, size: uintptr(s.Size)})
+		if elf.ST_TYPE(s.info) == elf.STT_FUNC {
+			img.funcs = append(img.funcs, funcSym{name: s.name, addr: a, size: uintptr(s.size)})
 		}
 	}
 	sort.Slice(img.funcs, func(i, j int) bool { return img.funcs[i].addr < img.funcs[j].addr })

@@ -41,22 +41,22 @@ func Inspect(obj []byte) (*Info, error) {
 	}
 	for _, s := range o.syms[1:] {
 		switch {
-		case s.Section == elf.SHN_UNDEF:
-			if s.Name != "" && s.Name != "_GLOBAL_OFFSET_TABLE_" {
-				info.Undefined = append(info.Undefined, s.Name)
+		case s.shndx == elf.SHN_UNDEF:
+			if s.name != "" && s.name != "_GLOBAL_OFFSET_TABLE_" {
+				info.Undefined = append(info.Undefined, s.name)
 			}
 			continue
-		case s.Section == elf.SHN_COMMON:
-			info.Data += s.Size
+		case s.shndx == elf.SHN_COMMON:
+			info.Data += s.size
 		}
-		bind := elf.ST_BIND(s.Info)
-		if s.Name == "" || (bind != elf.STB_GLOBAL && bind != elf.STB_WEAK) {
+		bind := elf.ST_BIND(s.info)
+		if s.name == "" || (bind != elf.STB_GLOBAL && bind != elf.STB_WEAK) {
 			continue
 		}
-		info.Globals = append(info.Globals, s.Name)
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section < elf.SHN_LORESERVE &&
-			o.sections[s.Section].name == EntrySection {
-			info.Entries = append(info.Entries, s.Name)
+		info.Globals = append(info.Globals, s.name)
+		if elf.ST_TYPE(s.info) == elf.STT_FUNC && s.shndx < elf.SHN_LORESERVE &&
+			o.sections[s.shndx].name == EntrySection {
+			info.Entries = append(info.Entries, s.name)
 		}
 	}
 	for _, rs := range o.relas {

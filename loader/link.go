@@ -71,7 +71,7 @@ func (o *object) plan(page uint64) (layout, error) {
 			if o.machine == elf.EM_X86_64 && (elf.R_X86_64(r.typ) == elf.R_X86_64_32 || elf.R_X86_64(r.typ) == elf.R_X86_64_32S) {
 				lay.needLow = true
 			}
-			if o.isBranch(r.typ) && r.sym != 0 && o.syms[r.sym].Section == elf.SHN_UNDEF {
+			if o.isBranch(r.typ) && r.sym != 0 && o.syms[r.sym].shndx == elf.SHN_UNDEF {
 				stubSyms[r.sym] = true
 			}
 		}
@@ -106,20 +106,20 @@ func (o *object) plan(page uint64) (layout, error) {
 		case segData:
 			for i := 1; i < len(o.syms); i++ {
 				s := &o.syms[i]
-				if s.Section != elf.SHN_COMMON {
+				if s.shndx != elf.SHN_COMMON {
 					continue
 				}
 				// For COMMON, st_value is the alignment.
-				a := s.Value
+				a := s.value
 				if a == 0 {
 					a = 1
 				}
-				if a&(a-1) != 0 || a > maxAlign || s.Size > 1<<32 {
-					return lay, formatErr("COMMON symbol %q: alignment %d size %d", s.Name, s.Value, s.Size)
+				if a&(a-1) != 0 || a > maxAlign || s.size > 1<<32 {
+					return lay, formatErr("COMMON symbol %q: alignment %d size %d", s.name, s.value, s.size)
 				}
 				cur = alignUp(cur, a)
 				lay.common[uint32(i)] = cur
-				cur += s.Size
+				cur += s.size
 			}
 		}
 		if cur > maxImage {
@@ -142,39 +142,39 @@ func (l *linker) resolve(syms SymbolTable) error {
 	for i := 1; i < len(o.syms); i++ {
 		s := &o.syms[i]
 		switch {
-		case s.Section == elf.SHN_UNDEF:
-			if s.Name == "" {
+		case s.shndx == elf.SHN_UNDEF:
+			if s.name == "" {
 				continue
 			}
-			if s.Name == "_GLOBAL_OFFSET_TABLE_" {
+			if s.name == "_GLOBAL_OFFSET_TABLE_" {
 				l.addrs[i] = l.base + l.lay.gotOff
 				continue
 			}
 			var a uintptr
 			ok := false
 			if syms != nil {
-				a, ok = syms.Lookup(s.Name)
+				a, ok = syms.Lookup(s.name)
 			}
 			switch {
 			case ok:
 				l.addrs[i] = uint64(a)
-			case elf.ST_BIND(s.Info) == elf.STB_WEAK:
+			case elf.ST_BIND(s.info) == elf.STB_WEAK:
 				l.addrs[i] = 0 // an absent weak symbol is NULL
 			default:
-				missing = append(missing, s.Name)
+				missing = append(missing, s.name)
 			}
-		case s.Section == elf.SHN_ABS:
-			l.addrs[i] = s.Value
-		case s.Section == elf.SHN_COMMON:
+		case s.shndx == elf.SHN_ABS:
+			l.addrs[i] = s.value
+		case s.shndx == elf.SHN_COMMON:
 			l.addrs[i] = l.base + l.lay.common[uint32(i)]
-		case s.Section >= elf.SHN_LORESERVE:
-			return formatErr("symbol %q: special section index %#x", s.Name, uint16(s.Section))
+		case s.shndx >= elf.SHN_LORESERVE:
+			return formatErr("symbol %q: special section index %#x", s.name, uint16(s.shndx))
 		default:
-			sec := &o.sections[s.Section]
+			sec := &o.sections[s.shndx]
 			if sec.seg == segNone {
 				continue // lives in a section that is not loaded
 			}
-			l.addrs[i] = l.base + sec.addr + s.Value
+			l.addrs[i] = l.base + sec.addr + s.value
 		}
 	}
 	if len(missing) > 0 {
@@ -228,11 +228,11 @@ func (l *linker) link(syms SymbolTable) error {
 // loaded (say, a relocation in .text pointing into .debug_info).
 func (l *linker) symbolLoaded(sym uint32) error {
 	s := &l.o.syms[sym]
-	if sym == 0 || s.Section == elf.SHN_UNDEF || s.Section >= elf.SHN_LORESERVE {
+	if sym == 0 || s.shndx == elf.SHN_UNDEF || s.shndx >= elf.SHN_LORESERVE {
 		return nil
 	}
-	if l.o.sections[s.Section].seg == segNone {
-		return formatErr("symbol %q is in section %q, which is not loaded", s.Name, l.o.sections[s.Section].name)
+	if l.o.sections[s.shndx].seg == segNone {
+		return formatErr("symbol %q is in section %q, which is not loaded", s.name, l.o.sections[s.shndx].name)
 	}
 	return nil
 }
@@ -241,9 +241,9 @@ func (l *linker) relocErr(sec *section, r rela, err error) error {
 	name := ""
 	if r.sym != 0 {
 		s := &l.o.syms[r.sym]
-		name = s.Name
-		if name == "" && s.Section < elf.SHN_LORESERVE && int(s.Section) < len(l.o.sections) {
-			name = l.o.sections[s.Section].name
+		name = s.name
+		if name == "" && s.shndx < elf.SHN_LORESERVE && int(s.shndx) < len(l.o.sections) {
+			name = l.o.sections[s.shndx].name
 		}
 	}
 	return &RelocationError{Type: l.o.relocName(r.typ), Section: sec.name, Offset: r.off, Symbol: name, Err: err}
@@ -288,7 +288,7 @@ func (l *linker) stub(sym uint32) (uint64, error) {
 		return a, nil
 	}
 	if l.nstubs >= l.lay.stubCap {
-		return 0, fmt.Errorf("%w: no stub slot for %q", ErrOutOfRange, l.o.syms[sym].Name)
+		return 0, fmt.Errorf("%w: no stub slot for %q", ErrOutOfRange, l.o.syms[sym].name)
 	}
 	off := l.lay.stubOff + uint64(l.nstubs)*stubSize
 	b := l.mem[off : off+stubSize]

@@ -34,6 +34,18 @@ type section struct {
 	addr   uint64 // offset from the image base, once laid out
 }
 
+// symbol is an Elf64_Sym, decoded: debug/elf's Symbol without the
+// dynamic-linking fields, which would only make the table bigger to build
+// and to scan.
+type symbol struct {
+	name  string
+	info  uint8
+	other uint8
+	shndx elf.SectionIndex
+	value uint64
+	size  uint64
+}
+
 // rela is one relocation, decoded.
 type rela struct {
 	off    uint64 // in the target section
@@ -54,7 +66,7 @@ type object struct {
 	machine  elf.Machine
 	data     []byte
 	sections []section
-	syms     []elf.Symbol // index i is ELF symbol i (index 0 is the null symbol)
+	syms     []symbol // index i is ELF symbol i (index 0 is the null symbol)
 	relas    []relaSection
 }
 
@@ -146,14 +158,14 @@ func parse(data []byte) (*object, error) {
 	}
 	for i := range o.syms[1:] {
 		s := &o.syms[i+1]
-		if elf.ST_TYPE(s.Info) == elf.STT_TLS {
-			return nil, fmt.Errorf("%w: symbol %q", ErrTLS, s.Name)
+		if elf.ST_TYPE(s.info) == elf.STT_TLS {
+			return nil, fmt.Errorf("%w: symbol %q", ErrTLS, s.name)
 		}
-		if elf.ST_TYPE(s.Info) == elf.STT_GNU_IFUNC {
-			return nil, fmt.Errorf("%w: symbol %q is an IFUNC", ErrUnknownRelocation, s.Name)
+		if elf.ST_TYPE(s.info) == elf.STT_GNU_IFUNC {
+			return nil, fmt.Errorf("%w: symbol %q is an IFUNC", ErrUnknownRelocation, s.name)
 		}
-		if s.Section < elf.SHN_LORESERVE && s.Section != elf.SHN_UNDEF && int(s.Section) >= len(o.sections) {
-			return nil, formatErr("symbol %q: section index %d", s.Name, s.Section)
+		if s.shndx < elf.SHN_LORESERVE && s.shndx != elf.SHN_UNDEF && int(s.shndx) >= len(o.sections) {
+			return nil, formatErr("symbol %q: section index %d", s.name, s.shndx)
 		}
 	}
 	for i := range o.sections {
@@ -265,7 +277,7 @@ const (
 // decodeSymbols reads the symbol table. Names are substrings of one copy
 // of the string table. Index 0 is the null symbol, so relocation symbol
 // indexes need no adjusting.
-func (o *object) decodeSymbols() ([]elf.Symbol, error) {
+func (o *object) decodeSymbols() ([]symbol, error) {
 	var symtab *section
 	for i := range o.sections {
 		if o.sections[i].typ == elf.SHT_SYMTAB {
@@ -276,7 +288,7 @@ func (o *object) decodeSymbols() ([]elf.Symbol, error) {
 		}
 	}
 	if symtab == nil {
-		return []elf.Symbol{{}}, nil
+		return []symbol{{}}, nil
 	}
 	if symtab.link == 0 || int(symtab.link) >= len(o.sections) || o.sections[symtab.link].typ != elf.SHT_STRTAB {
 		return nil, formatErr("symbol table has no string table")
@@ -287,20 +299,20 @@ func (o *object) decodeSymbols() ([]elf.Symbol, error) {
 		return nil, formatErr("symbol table size %d", len(b))
 	}
 	le := binary.LittleEndian
-	syms := make([]elf.Symbol, len(b)/symSize)
+	syms := make([]symbol, len(b)/symSize)
 	for i := 1; i < len(syms); i++ {
 		e := b[i*symSize:]
 		name, ok := cstring(strtab, le.Uint32(e))
 		if !ok {
 			return nil, formatErr("symbol %d: bad name offset %d", i, le.Uint32(e))
 		}
-		syms[i] = elf.Symbol{
-			Name:    name,
-			Info:    e[4],
-			Other:   e[5],
-			Section: elf.SectionIndex(le.Uint16(e[6:])),
-			Value:   le.Uint64(e[8:]),
-			Size:    le.Uint64(e[16:]),
+		syms[i] = symbol{
+			name:  name,
+			info:  e[4],
+			other: e[5],
+			shndx: elf.SectionIndex(le.Uint16(e[6:])),
+			value: le.Uint64(e[8:]),
+			size:  le.Uint64(e[16:]),
 		}
 	}
 	return syms, nil

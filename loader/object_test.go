@@ -53,8 +53,8 @@ func TestParseMatchesDebugElf(t *testing.T) {
 		}
 		for i, s := range syms {
 			g := o.syms[i+1]
-			if g.Name != s.Name || g.Info != s.Info || g.Other != s.Other || g.Section != s.Section ||
-				g.Value != s.Value || g.Size != s.Size {
+			if g.name != s.Name || g.info != s.Info || g.other != s.Other || g.shndx != s.Section ||
+				g.value != s.Value || g.size != s.Size {
 				t.Errorf("%s: symbol %d: got %+v, debug/elf %+v", path, i+1, g, s)
 			}
 		}

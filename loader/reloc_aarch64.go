@@ -186,7 +186,7 @@ func (l *linker) applyA64(sec *section, r rela) error {
 			return err
 		}
 		v := int64(S + uint64(A) - P)
-		if !fitsSigned(v, 28) && l.o.syms[r.sym].Section == elf.SHN_UNDEF {
+		if !fitsSigned(v, 28) && l.o.syms[r.sym].shndx == elf.SHN_UNDEF {
 			// A call to a host symbol beyond ±128 MiB: go through a veneer.
 			st, err := l.stub(r.sym)
 			if err != nil {

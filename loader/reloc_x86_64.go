@@ -63,7 +63,7 @@ func (l *linker) applyX86(sec *section, r rela) error {
 			return err
 		}
 		v := int64(S + uint64(A) - P)
-		if t == elf.R_X86_64_PLT32 && !fitsSigned(v, 32) && l.o.syms[r.sym].Section == elf.SHN_UNDEF {
+		if t == elf.R_X86_64_PLT32 && !fitsSigned(v, 32) && l.o.syms[r.sym].shndx == elf.SHN_UNDEF {
 			// A call to a host symbol beyond ±2 GiB: go through a stub.
 			st, err := l.stub(r.sym)
 			if err != nil {
@@ -169,9 +169,9 @@ func (l *linker) applyX86(sec *section, r rela) error {
 		// so the "PLT entry" is the symbol itself.
 		return put64(S + uint64(A) - GOT)
 	case elf.R_X86_64_SIZE32:
-		return putS32(int64(l.o.syms[r.sym].Size) + A)
+		return putS32(int64(l.o.syms[r.sym].size) + A)
 	case elf.R_X86_64_SIZE64:
-		return put64(l.o.syms[r.sym].Size + uint64(A))
+		return put64(l.o.syms[r.sym].size + uint64(A))
 	case elf.R_X86_64_TPOFF64, elf.R_X86_64_TPOFF32, elf.R_X86_64_DTPMOD64, elf.R_X86_64_DTPOFF64,
 		elf.R_X86_64_DTPOFF32, elf.R_X86_64_TLSGD, elf.R_X86_64_TLSLD, elf.R_X86_64_GOTTPOFF,
 		elf.R_X86_64_GOTPC32_TLSDESC, elf.R_X86_64_TLSDESC_CALL, elf.R_X86_64_TLSDESC:
