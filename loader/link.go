@@ -54,8 +54,10 @@ func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 
 // plan lays the object out. page is the system page size.
 func (o *object) plan(page uint64) (layout, error) {
-	lay := layout{got: map[gotKey]uint64{}, common: map[uint32]uint64{}}
-	stubSyms := map[uint32]bool{}
+	// The maps are made on first use: most kernels have no COMMON symbols
+	// and PIC-less ones no GOT.
+	var lay layout
+	stubSym := make([]bool, len(o.syms))
 	for _, rs := range o.relas {
 		for _, r := range rs.relocs {
 			if o.usesGOT(r.typ) {
@@ -64,6 +66,9 @@ func (o *object) plan(page uint64) (layout, error) {
 					k.addend = r.addend
 				}
 				if _, ok := lay.got[k]; !ok {
+					if lay.got == nil {
+						lay.got = map[gotKey]uint64{}
+					}
 					lay.got[k] = uint64(len(lay.gotKeys)) * 8
 					lay.gotKeys = append(lay.gotKeys, k)
 				}
@@ -72,15 +77,21 @@ func (o *object) plan(page uint64) (layout, error) {
 				lay.needLow = true
 			}
 			if o.isBranch(r.typ) && r.sym != 0 && o.syms[r.sym].shndx == elf.SHN_UNDEF {
-				stubSyms[r.sym] = true
+				if !stubSym[r.sym] {
+					stubSym[r.sym] = true
+					lay.stubCap++
+				}
 			}
 		}
 	}
-	lay.stubCap = len(stubSyms)
 
 	var cur uint64
 	for seg := segText; seg < numSegments; seg++ {
-		cur = alignUp(cur, page)
+		if seg != segRelro {
+			// Read-only data shares the code's pages and protection (see
+			// protect): only code|rodata and data are page-aligned.
+			cur = alignUp(cur, page)
+		}
 		lay.segStart[seg] = cur
 		for i := range o.sections {
 			s := &o.sections[i]
@@ -118,6 +129,9 @@ func (o *object) plan(page uint64) (layout, error) {
 					return lay, formatErr("COMMON symbol %q: alignment %d size %d", s.name, s.value, s.size)
 				}
 				cur = alignUp(cur, a)
+				if lay.common == nil {
+					lay.common = map[uint32]uint64{}
+				}
 				lay.common[uint32(i)] = cur
 				cur += s.size
 			}

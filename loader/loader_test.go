@@ -313,9 +313,9 @@ func mustLoad(t testing.TB, obj []byte, syms loader.SymbolTable) *loader.Image {
 // build of loadtest.c) the way a node does, with a Pool recycling the
 // memory of evicted images, and closes it again. Fresh maps new memory each
 // time. Each reports its ratio to the system calls it cannot avoid, timed
-// in the same run: three mprotects per pooled cycle (code RX, rodata R,
-// back to RW on Close); mmap, a write per page, two mprotects and munmap
-// per fresh one.
+// in the same run: two mprotects per pooled cycle (code+rodata RX on load,
+// back to RW on Close); mmap, a write per page, one mprotect and munmap per
+// fresh one.
 func BenchmarkLoad4K(b *testing.B) {
 	obj := readObj(b, "loadtest."+hostArch(b)+".Os.pic.small.o")
 	env := newRunEnv(b)
@@ -353,7 +353,7 @@ func BenchmarkLoad4K(b *testing.B) {
 	}
 }
 
-// pooledFloorNs times the three mprotects of a pooled load and close.
+// pooledFloorNs times the two mprotects of a pooled load and close.
 func pooledFloorNs(size int) float64 {
 	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
@@ -364,14 +364,13 @@ func pooledFloorNs(size int) float64 {
 	const n = 20000
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		unix.Mprotect(m[:pg], unix.PROT_READ|unix.PROT_EXEC)
-		unix.Mprotect(m[pg:2*pg], unix.PROT_READ)
+		unix.Mprotect(m[:2*pg], unix.PROT_READ|unix.PROT_EXEC)
 		unix.Mprotect(m, unix.PROT_READ|unix.PROT_WRITE)
 	}
 	return float64(time.Since(t0).Nanoseconds()) / n
 }
 
-// freshFloorNs times mmap, one write per page, two mprotects and munmap.
+// freshFloorNs times mmap, one write per page, one mprotect and munmap.
 func freshFloorNs(size int) float64 {
 	pg := os.Getpagesize()
 	const n = 10000
@@ -384,8 +383,7 @@ func freshFloorNs(size int) float64 {
 		for p := 0; p < size; p += pg {
 			m[p] = 1
 		}
-		unix.Mprotect(m[:pg], unix.PROT_READ|unix.PROT_EXEC)
-		unix.Mprotect(m[pg:2*pg], unix.PROT_READ)
+		unix.Mprotect(m[:2*pg], unix.PROT_READ|unix.PROT_EXEC)
 		unix.Munmap(m)
 	}
 	return float64(time.Since(t0).Nanoseconds()) / n
