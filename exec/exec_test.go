@@ -594,6 +594,9 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// BenchmarkCallEmpty calls an empty kernel through the full path (syscall
+// state, stack switch, call, return) and reports the ratio to a plain Go
+// call and to getpid(2), both measured in the same run.
 func BenchmarkCallEmpty(b *testing.B) {
 	e := newExecutor(b, Options{})
 	fn := code["empty"]
@@ -601,6 +604,35 @@ func BenchmarkCallEmpty(b *testing.B) {
 	for b.Loop() {
 		if _, err := callU(e, ctx, fn, 1, 0, 0); err != nil {
 			b.Fatal(err)
+		}
+	}
+	per := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(per/baselineNs(goEmptyLoop), "x-gocall")
+	b.ReportMetric(per/baselineNs(getpidLoop), "x-getpid")
+}
+
+func goEmptyLoop(n int) {
+	var s int64
+	for i := 0; i < n; i++ {
+		s += goEmpty(1, 0, 0)
+	}
+	runtime.KeepAlive(s)
+}
+
+func getpidLoop(n int) {
+	for i := 0; i < n; i++ {
+		syscall.Getpid()
+	}
+}
+
+// baselineNs times f(n) for growing n until it runs 100 ms, and returns
+// ns per iteration.
+func baselineNs(f func(n int)) float64 {
+	for n := 1000; ; n *= 4 {
+		t0 := time.Now()
+		f(n)
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			return float64(d.Nanoseconds()) / float64(n)
 		}
 	}
 }
