@@ -11,12 +11,15 @@ QEMU_ARM64 ?= qemu-aarch64-static
 # clang-19/llvm-19 give the toolchain tests a second, newer LLVM (bitcode from
 # a newer producer must be refused by an older llc); gcc is what go test
 # -race needs (the race runtime links through cgo; bcship itself has none).
-APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc
+# qemu-system-x86/busybox-static boot the soft-RoCE VM (rxe-test);
+# libibverbs-dev lets the uverbs ABI test check IBV_* constants too.
+APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc \
+             qemu-system-x86 busybox-static libibverbs-dev
 
 # Fuzz targets, as package:Target. go test fuzzes one target at a time.
 FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead
 
-.PHONY: all build test deps vet fmt-check unit arm64 fuzz cross testdata clean
+.PHONY: all build test deps vet fmt-check unit arm64 rxe-test fuzz cross testdata clean
 
 all: build
 
@@ -34,6 +37,9 @@ deps:
 	command -v clang-19 >/dev/null || missing="$$missing clang-19"; \
 	command -v llc-19 >/dev/null || missing="$$missing llvm-19"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
+	test -f /usr/include/infiniband/verbs.h || missing="$$missing libibverbs-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -42,7 +48,7 @@ deps:
 		{ echo "make: could not install$$missing; install them with: apt-get install -y $(APT_PKGS)"; exit 1; }; \
 	fi
 
-test: deps vet fmt-check cross unit arm64 fuzz
+test: deps vet fmt-check cross unit arm64 rxe-test fuzz
 	@echo "make test: all passed"
 
 vet:
@@ -65,6 +71,13 @@ unit:
 # The same tests, compiled for arm64 and run under qemu-user.
 arm64:
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec $(QEMU_ARM64) ./...
+
+# rxe-test runs the verbs tests in a qemu (TCG) VM with soft-RoCE
+# (internal/cmd/rxevm): it fetches the Debian kernel package when missing
+# and boots one VM per test binary; -p 1 keeps one VM at a time. The
+# harness copies its own static binary in as /init, hence CGO_ENABLED=0.
+rxe-test:
+	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" ./verbs/...
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \
