@@ -42,5 +42,6 @@ Start with "bcship demo".`,
 	}
 	root.AddCommand(newDemo(logger), newInspect())
 	root.AddCommand(newBuild(logger), newKeygen(), newSign(), newVerify())
+	root.AddCommand(shipVerbs(root, logger)...)
 	return root
 }

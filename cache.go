@@ -1,0 +1,152 @@
+package bcship
+
+import (
+	"container/list"
+	"sync"
+
+	"github.com/bcship/bcship/bundle"
+	"github.com/bcship/bcship/loader"
+)
+
+// codeEntry is a loaded image in the code cache.
+type codeEntry struct {
+	hash bundle.Digest
+	name string // the bundle's name, for logs
+	img  *loader.Image
+	size int64
+
+	// Guarded by codeCache.mu.
+	elem    *list.Element
+	refs    int
+	evicted bool
+
+	symMu sync.Mutex
+	syms  map[string]uintptr
+}
+
+// fn returns the address of entry, caching lookups.
+func (e *codeEntry) fn(entry string) (uintptr, error) {
+	e.symMu.Lock()
+	defer e.symMu.Unlock()
+	if a, ok := e.syms[entry]; ok {
+		return a, nil
+	}
+	a, err := e.img.Symbol(entry)
+	if err != nil {
+		return 0, err
+	}
+	if e.syms == nil {
+		e.syms = map[string]uintptr{}
+	}
+	e.syms[entry] = a
+	return a, nil
+}
+
+// codeCache holds loaded images by code hash, least recently used first
+// out when their bytes exceed the budget. An image in use is unmapped only
+// when its last user releases it.
+type codeCache struct {
+	mu        sync.Mutex
+	budget    int64
+	bytes     int64
+	byHash    map[bundle.Digest]*codeEntry
+	lru       list.List // front = most recent
+	evictions uint64
+}
+
+func newCodeCache(budget int64) *codeCache {
+	return &codeCache{budget: budget, byHash: map[bundle.Digest]*codeEntry{}}
+}
+
+// acquire returns the entry for h with a reference the caller must
+// release, or nil.
+func (c *codeCache) acquire(h bundle.Digest) *codeEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.byHash[h]
+	if e == nil {
+		return nil
+	}
+	e.refs++
+	c.lru.MoveToFront(e.elem)
+	return e
+}
+
+func (c *codeCache) release(e *codeEntry) {
+	c.mu.Lock()
+	e.refs--
+	done := e.evicted && e.refs == 0
+	c.mu.Unlock()
+	if done {
+		e.img.Close()
+	}
+}
+
+// has reports whether h is cached.
+func (c *codeCache) has(h bundle.Digest) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byHash[h] != nil
+}
+
+// add inserts e unless h is cached already (then e's image is closed),
+// and evicts the least recently used entries over the budget; the newest
+// entry always stays.
+func (c *codeCache) add(e *codeEntry) {
+	c.mu.Lock()
+	if c.byHash[e.hash] != nil {
+		c.mu.Unlock()
+		e.img.Close()
+		return
+	}
+	c.byHash[e.hash] = e
+	e.elem = c.lru.PushFront(e)
+	c.bytes += e.size
+	var closing []*loader.Image
+	for c.bytes > c.budget && c.lru.Len() > 1 {
+		old := c.lru.Back().Value.(*codeEntry)
+		c.removeLocked(old)
+		c.evictions++
+		if old.refs == 0 {
+			closing = append(closing, old.img)
+		}
+	}
+	c.mu.Unlock()
+	for _, img := range closing {
+		img.Close()
+	}
+}
+
+func (c *codeCache) removeLocked(e *codeEntry) {
+	c.lru.Remove(e.elem)
+	delete(c.byHash, e.hash)
+	c.bytes -= e.size
+	e.evicted = true
+}
+
+func (c *codeCache) symbolAt(pc uintptr) (string, uintptr, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.byHash {
+		if e.img.Contains(pc) {
+			return e.img.SymbolAt(pc)
+		}
+	}
+	return "", 0, false
+}
+
+func (c *codeCache) stats() (bytes int64, entries int, evictions uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes, len(c.byHash), c.evictions
+}
+
+// closeAll unmaps every image; no kernel may be running.
+func (c *codeCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.byHash {
+		c.removeLocked(e)
+		e.img.Close()
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"time"
+
+	bc "github.com/bcship/bcship"
+	"github.com/bcship/bcship/internal/chase"
+	"github.com/spf13/cobra"
+)
+
+func newBench() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure bcship against baselines from the same run",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newBenchInvoke())
+	return cmd
+}
+
+func newBenchInvoke() *cobra.Command {
+	var size, iters int
+	var busy bool
+	cmd := &cobra.Command{
+		Use:   "invoke [--size 64] [--iters 20000]",
+		Short: "Cached-invoke round trip between two loopback nodes vs a plain Go TCP ping-pong",
+		Long: `invoke measures the round trip of a cached invocation (the code is shipped
+once, then only its hash travels) between two in-process nodes over loopback
+TCP, with the embedded chase kernel replying at once, next to a predeployed
+active message (AM) and a plain Go TCP ping-pong of the same size measured
+in the same run. It prints p50 and p99 and the ratios.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, busy)
+		},
+	}
+	cmd.Flags().IntVar(&size, "size", 64, "argument bytes (at least 32, the chase walk)")
+	cmd.Flags().IntVar(&iters, "iters", 20000, "round trips per measurement")
+	cmd.Flags().BoolVar(&busy, "busy-poll", false, "nodes busy-poll their sockets")
+	return cmd
+}
+
+func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) error {
+	if size < chase.Size || iters < 100 {
+		return fmt.Errorf("bench: --size must be at least %d and --iters at least 100", chase.Size)
+	}
+	code, pub, err := demoCode()
+	if err != nil {
+		return err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	var nodes [2]*bc.Node
+	for i := range nodes {
+		n, err := bc.NewNode(bc.Config{ID: uint32(i), Listen: "127.0.0.1:0", Trust: []ed25519.PublicKey{pub}, BusyPoll: busy, Logger: quiet})
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		if err := n.Start(ctx); err != nil {
+			return err
+		}
+		nodes[i] = n
+	}
+	nodes[0].SetPeer(1, nodes[1].Addr().String())
+	l := chase.New([]uint32{1}, 16, 1)
+	nodes[1].RegisterRegion("chase", l.Regions[1])
+	if err := nodes[1].RegisterAM("chase", code, "chase"); err != nil {
+		return err
+	}
+	arg := make([]byte, size)
+	copy(arg, chase.Walk{Key: l.Head}.Bytes()) // remaining 0: reply at once
+
+	invoke := func() error { _, err := nodes[0].Invoke(ctx, 1, code, "chase", arg); return err }
+	am := func() error { _, err := nodes[0].CallAM(ctx, 1, "chase", arg); return err }
+	tcp, closeTCP, err := tcpPingPong(size)
+	if err != nil {
+		return err
+	}
+	defer closeTCP()
+	fmt.Fprintf(w, "%d round trips of %d bytes on loopback, 2 nodes in this process\n", iters, size)
+	var base time.Duration
+	for _, m := range []struct {
+		name string
+		f    func() error
+	}{{"go tcp ping-pong", tcp}, {"bcship invoke", invoke}, {"bcship AM", am}} {
+		lat, err := measure(m.f, iters)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		ratio := ""
+		if base == 0 {
+			base = p50
+		} else {
+			ratio = fmt.Sprintf("  %.2fx tcp", float64(p50)/float64(base))
+		}
+		fmt.Fprintf(w, "%-18s p50 %8v  p99 %8v%s\n", m.name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), ratio)
+	}
+	return nil
+}
+
+func measure(f func() error, iters int) ([]time.Duration, error) {
+	for range iters / 10 { // warm up: connections, caches
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	lat := make([]time.Duration, iters)
+	for i := range lat {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		lat[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// tcpPingPong is the baseline: an echo server and one round trip of size
+// bytes per call, on a persistent loopback connection.
+func tcpPingPong(size int) (func() error, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, size)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	buf := make([]byte, size)
+	f := func() error {
+		if _, err := c.Write(buf); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, buf)
+		return err
+	}
+	return f, func() { c.Close(); ln.Close() }, nil
+}

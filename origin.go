@@ -1,0 +1,410 @@
+package bcship
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/bcship/bcship/bundle"
+	"github.com/bcship/bcship/wire"
+)
+
+// Result is the outcome of an invocation, as the origin sees it.
+type Result struct {
+	// Node is the node whose RESULT completed the request (the end of the
+	// chain, which replies straight to the origin).
+	Node uint32
+	// Status is the return value of the last kernel run of the chain.
+	Status int64
+	// Replies are the bc_reply payloads, in arrival order.
+	Replies [][]byte
+	// Hops counts the forwards between the origin and Node.
+	Hops int
+	// Elapsed is the time from sending the request to its completion.
+	Elapsed time.Duration
+}
+
+// Reply returns the last reply payload, or nil when the chain sent none.
+func (r *Result) Reply() []byte {
+	if len(r.Replies) == 0 {
+		return nil
+	}
+	return r.Replies[len(r.Replies)-1]
+}
+
+// call is a request waiting for its answer.
+type call struct {
+	id      uint64
+	peer    uint32 // node the request went to
+	anyPeer bool   // a chain: may have reached any node, so any death fails it
+	start   time.Time
+	need    *bundle.Digest // NEED_CODE: the hash asked for
+
+	replies [][]byte
+	done    chan struct{}
+	res     *Result
+	data    []byte
+	err     error
+	cb      func(*call) // when set, called on completion instead of a waiter
+}
+
+func (n *Node) newCall(peer uint32, anyPeer bool) *call {
+	return &call{id: n.reqID.Add(1), peer: peer, anyPeer: anyPeer, start: time.Now(), done: make(chan struct{})}
+}
+
+func (n *Node) register(c *call) error {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	n.pending[c.id] = c
+	return nil
+}
+
+// take removes and returns the pending call id.
+func (n *Node) take(id uint64) *call {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	c := n.pending[id]
+	delete(n.pending, id)
+	return c
+}
+
+// complete finishes a call taken from the pending map.
+func (c *call) complete(res *Result, data []byte, err error) {
+	c.res, c.data, c.err = res, data, err
+	if c.cb != nil {
+		c.cb(c)
+		return
+	}
+	close(c.done)
+}
+
+// finish completes pending call id, if it is still pending.
+func (n *Node) finish(id uint64, res *Result, data []byte, err error) {
+	if c := n.take(id); c != nil {
+		c.complete(res, data, err)
+	}
+}
+
+// failAll fails every pending call for which match holds.
+func (n *Node) failAll(match func(*call) bool, err error) {
+	n.pmu.Lock()
+	var cs []*call
+	for id, c := range n.pending {
+		if match(c) {
+			cs = append(cs, c)
+			delete(n.pending, id)
+		}
+	}
+	n.pmu.Unlock()
+	for _, c := range cs {
+		c.complete(nil, nil, err)
+	}
+}
+
+// wait waits for c or ctx; on ctx it withdraws c.
+func (n *Node) wait(ctx context.Context, c *call) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		if n.take(c.id) == nil {
+			<-c.done // completed meanwhile
+			return c.err
+		}
+		return ctx.Err()
+	}
+}
+
+// stored is code this node originates: the bundle, its encoding, and the
+// variants cross-compiled for other triples.
+type stored struct {
+	b    *bundle.Bundle
+	data []byte
+
+	mu       sync.Mutex
+	variants map[string][]byte // triple → marshaled bundle with that object
+}
+
+// AddCode registers code for shipping and returns its hash. Invoke does
+// this itself; InvokeHash needs it done first.
+//
+// A signature is not part of the hash: adding the same code signed
+// differently replaces the stored bundle, and it is shipped again.
+func (n *Node) AddCode(code *bundle.Bundle) (bundle.Digest, error) {
+	h := code.Hash()
+	n.smu.Lock()
+	if s := n.store[h]; s != nil && sameSignature(s.b.Signature, code.Signature) {
+		n.smu.Unlock()
+		return h, nil
+	}
+	n.smu.Unlock()
+	data, err := code.Marshal()
+	if err != nil {
+		return h, err
+	}
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	if s := n.store[h]; s == nil || !sameSignature(s.b.Signature, code.Signature) {
+		n.store[h] = &stored{b: code, data: data}
+		for _, k := range n.known {
+			delete(k, h)
+		}
+	}
+	return h, nil
+}
+
+func sameSignature(a, b *bundle.Signature) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.PublicKey.Equal(b.PublicKey) && bytes.Equal(a.Value, b.Value)
+}
+
+func (n *Node) lookupStore(h bundle.Digest) *stored {
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	return n.store[h]
+}
+
+// Ship sends code to node now, so a later invocation finds it cached
+// there. Invoke ships by itself when it believes the node lacks the code;
+// Ship is for warming caches ahead of time.
+func (n *Node) Ship(ctx context.Context, node uint32, code *bundle.Bundle) error {
+	h, err := n.AddCode(code)
+	if err != nil {
+		return err
+	}
+	if node == n.cfg.ID {
+		return n.installLocal(h)
+	}
+	return n.shipTo(node, h, 0)
+}
+
+func (n *Node) shipTo(node uint32, h bundle.Digest, req uint64) error {
+	s := n.lookupStore(h)
+	if s == nil {
+		return fmt.Errorf("%w: %s was never added on this node", ErrUnknownCode, h)
+	}
+	n.stats.ships.Add(1)
+	n.stats.shipBytes.Add(uint64(len(s.data)))
+	n.markKnown(node, h)
+	return n.send(node, wire.Header{RequestID: req}, &wire.Ship{Hash: h, Bundle: s.data})
+}
+
+func (n *Node) markKnown(node uint32, h bundle.Digest) {
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	k := n.known[node]
+	if k == nil {
+		k = map[bundle.Digest]bool{}
+		n.known[node] = k
+	}
+	k[h] = true
+}
+
+func (n *Node) isKnown(node uint32, h bundle.Digest) bool {
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	return n.known[node][h]
+}
+
+// Invoke runs entry of code on node with arg and waits for the result of
+// the whole chain. The first time, the code travels with the request; later
+// invocations send only its hash. ctx's deadline, if any, bounds the chain
+// at every node; cancelling ctx abandons the request.
+func (n *Node) Invoke(ctx context.Context, node uint32, code *bundle.Bundle, entry string, arg []byte) (*Result, error) {
+	h, err := n.AddCode(code)
+	if err != nil {
+		return nil, err
+	}
+	return n.InvokeHash(ctx, node, h, entry, arg)
+}
+
+// InvokeHash is Invoke for code added with AddCode (or cached at node).
+func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, entry string, arg []byte) (*Result, error) {
+	if entry == "" || len(entry) > wire.MaxString {
+		return nil, fmt.Errorf("%w: entry name of %d bytes", ErrConfig, len(entry))
+	}
+	if _, err := n.transport(); err != nil && node != n.cfg.ID {
+		return nil, err
+	}
+	n.connectPeers(ctx)
+	c := n.newCall(node, true)
+	if err := n.register(c); err != nil {
+		return nil, err
+	}
+	j := &job{hash: h, entry: entry, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
+	if dl, ok := ctx.Deadline(); ok {
+		j.expires = dl
+	}
+	if node == n.cfg.ID {
+		if err := n.installLocal(h); err != nil && !n.cache.has(h) {
+			n.take(c.id)
+			return nil, err
+		}
+		n.goRun(func() { n.execute(j) })
+	} else {
+		if s := n.lookupStore(h); s != nil && !n.isKnown(node, h) {
+			// Pipelined ahead of the INVOKE on the same connection; the
+			// node installs it before it reads the INVOKE.
+			if err := n.shipTo(node, h, 0); err != nil {
+				n.take(c.id)
+				return nil, err
+			}
+		}
+		if err := n.send(node, wire.Header{RequestID: c.id}, j.invoke()); err != nil {
+			n.take(c.id)
+			return nil, err
+		}
+	}
+	if err := n.wait(ctx, c); err != nil {
+		return nil, err
+	}
+	return c.res, nil
+}
+
+// CallAM runs the active-message handler registered as handler on node
+// (RegisterAM there) with arg: the same path as InvokeHash, minus shipping.
+func (n *Node) CallAM(ctx context.Context, node uint32, handler string, arg []byte) (*Result, error) {
+	if handler == "" || len(handler) > wire.MaxString {
+		return nil, fmt.Errorf("%w: handler name of %d bytes", ErrConfig, len(handler))
+	}
+	c := n.newCall(node, true)
+	if err := n.register(c); err != nil {
+		return nil, err
+	}
+	j := &job{am: handler, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
+	if node == n.cfg.ID {
+		n.goRun(func() { n.execute(j) })
+	} else {
+		n.connectPeers(ctx)
+		m := &wire.AM{Handler: handler, Origin: n.cfg.ID, OriginRequest: c.id, TTL: j.ttl, Arg: arg}
+		if err := n.send(node, wire.Header{RequestID: c.id}, m); err != nil {
+			n.take(c.id)
+			return nil, err
+		}
+	}
+	if err := n.wait(ctx, c); err != nil {
+		return nil, err
+	}
+	return c.res, nil
+}
+
+// Get reads length bytes at offset off of region on node.
+func (n *Node) Get(ctx context.Context, node uint32, region string, off uint64, length uint32) ([]byte, error) {
+	if node == n.cfg.ID {
+		d, code, text := n.regions.Load().slice(region, off, uint64(length))
+		if code != wire.CodeOK {
+			return nil, &RemoteError{Node: node, Code: code, Text: text}
+		}
+		return append([]byte(nil), d...), nil
+	}
+	c := n.newCall(node, false)
+	if err := n.register(c); err != nil {
+		return nil, err
+	}
+	if err := n.send(node, wire.Header{RequestID: c.id}, &wire.Get{Region: region, Offset: off, Length: length}); err != nil {
+		n.take(c.id)
+		return nil, err
+	}
+	if err := n.wait(ctx, c); err != nil {
+		return nil, err
+	}
+	return c.data, nil
+}
+
+// Put writes data at offset off of region on node.
+func (n *Node) Put(ctx context.Context, node uint32, region string, off uint64, data []byte) error {
+	if node == n.cfg.ID {
+		d, code, text := n.regions.Load().slice(region, off, uint64(len(data)))
+		if code != wire.CodeOK {
+			return &RemoteError{Node: node, Code: code, Text: text}
+		}
+		copy(d, data)
+		return nil
+	}
+	c := n.newCall(node, false)
+	if err := n.register(c); err != nil {
+		return err
+	}
+	if err := n.send(node, wire.Header{RequestID: c.id}, &wire.Put{Region: region, Offset: off, Data: data}); err != nil {
+		n.take(c.id)
+		return err
+	}
+	return n.wait(ctx, c)
+}
+
+// Ping measures the round trip to node (an empty GET, which every node
+// answers with an empty GET_REPLY).
+func (n *Node) Ping(ctx context.Context, node uint32) (time.Duration, error) {
+	t0 := time.Now()
+	if _, err := n.Get(ctx, node, "", 0, 0); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// connectPeers dials every configured peer once, in parallel, so that nodes
+// a chain reaches can send their RESULT back over our connection even when
+// they do not know our address. Later calls only re-dial in the background.
+func (n *Node) connectPeers(ctx context.Context) {
+	t, err := n.transport()
+	if err != nil {
+		return
+	}
+	first := false
+	n.connectOnce.Do(func() { first = true })
+	// Later calls look for lost peers at most every 100ms: this is on
+	// every request's path.
+	now := time.Now().UnixNano()
+	if last := n.lastConnect.Load(); !first && now-last < int64(100*time.Millisecond) {
+		return
+	} else if !n.lastConnect.CompareAndSwap(last, now) && !first {
+		return
+	}
+	connected := map[uint32]bool{}
+	for _, p := range t.Peers() {
+		connected[p.ID] = p.Connected
+	}
+	var wg sync.WaitGroup
+	for _, id := range n.peerIDs() {
+		if connected[id] {
+			continue
+		}
+		if !first {
+			n.goRun(func() { t.Connect(id) })
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.Connect(id); err != nil {
+				n.log.Debug("peer unreachable", "peer", id, "err", err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// deadlineMS is the wire encoding of the time left until t (0: none).
+func deadlineMS(t time.Time) (uint32, bool) {
+	if t.IsZero() {
+		return 0, true
+	}
+	left := time.Until(t)
+	if left <= 0 {
+		return 0, false
+	}
+	return uint32(min(max(left.Milliseconds(), 1), math.MaxUint32)), true
+}

@@ -1,0 +1,303 @@
+package bcship
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/bcship/bcship/bundle"
+	"github.com/bcship/bcship/exec"
+	"github.com/bcship/bcship/internal/hostrt"
+	"github.com/bcship/bcship/wire"
+)
+
+// job is one kernel run to do on this node, with the chain state it
+// carries: who to answer (origin, req), how far it may still go (ttl,
+// expires) and how far it came (hops).
+type job struct {
+	hash    bundle.Digest
+	am      string // AM handler name; "" for shipped code
+	entry   string // "" for an AM: the handler's entry
+	arg     []byte
+	origin  uint32
+	req     uint64
+	ttl     uint8
+	hops    uint8
+	expires time.Time // end of the chain's deadline; zero: none
+	from    uint32    // node that sent it
+}
+
+func jobFromInvoke(from uint32, m *wire.Invoke) *job {
+	j := &job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
+		ttl: m.TTL, hops: m.Hops, from: from}
+	if m.Deadline > 0 {
+		j.expires = time.Now().Add(time.Duration(m.Deadline) * time.Millisecond)
+	}
+	return j
+}
+
+// invoke is the INVOKE message for j.
+func (j *job) invoke() *wire.Invoke {
+	ms, _ := deadlineMS(j.expires)
+	return &wire.Invoke{Hash: j.hash, Origin: j.origin, OriginRequest: j.req, TTL: j.ttl, Hops: j.hops,
+		Deadline: ms, Entry: j.entry, Arg: j.arg}
+}
+
+// execute runs j and carries out what the kernel asked for. It never
+// returns an error: failures go to the origin as ERROR.
+func (n *Node) execute(j *job) {
+	var img interface {
+		fn(string) (uintptr, error)
+	}
+	entry := j.entry
+	if j.am != "" {
+		n.amMu.RLock()
+		h := n.ams[j.am]
+		n.amMu.RUnlock()
+		if h == nil {
+			n.fail(j, wire.CodeNoHandler, fmt.Sprintf("no AM handler %q", j.am))
+			return
+		}
+		img = h
+		if entry == "" {
+			entry = h.entry
+		}
+	} else {
+		e := n.cache.acquire(j.hash)
+		if e == nil {
+			n.stats.cacheMisses.Add(1)
+			n.park(j)
+			return
+		}
+		defer n.cache.release(e)
+		n.stats.cacheHits.Add(1)
+		img = e
+	}
+	fn, err := img.fn(entry)
+	if err != nil {
+		n.fail(j, wire.CodeNoEntry, fmt.Sprintf("entry %q: %v", entry, err))
+		return
+	}
+	ctx, cancel := n.runContext(j)
+	defer cancel()
+	n.stats.invocations.Add(1)
+	status, acts, st, err := n.run(ctx, fn, j.arg)
+	defer n.putState(st)
+	if err != nil {
+		var f *exec.Fault
+		switch {
+		case errors.As(err, &f):
+			n.stats.faults.Add(1)
+			n.log.Warn("kernel fault", "entry", entry, "code", j.hash.String()[:12], "err", err)
+		case errors.Is(err, exec.ErrDeadline):
+			n.stats.deadlines.Add(1)
+			n.log.Warn("kernel deadline", "entry", entry, "code", j.hash.String()[:12], "err", err)
+		}
+		n.fail(j, codeOf(err), fmt.Sprintf("%s: %v", entry, err))
+		return
+	}
+	n.drain(j, entry, status, acts)
+}
+
+func (n *Node) putState(st *invState) {
+	st.ctx = hostrt.Ctx{}
+	n.outbox.Put(st)
+}
+
+// runContext bounds one kernel run: by the chain's deadline when the
+// request has one, else by Config.Deadline; Close aborts it too.
+func (n *Node) runContext(j *job) (context.Context, context.CancelFunc) {
+	if !j.expires.IsZero() {
+		return context.WithDeadline(n.ctx, j.expires)
+	}
+	return context.WithTimeout(n.ctx, n.cfg.Deadline)
+}
+
+// drain carries out the outbox after a kernel returned. Replies go to the
+// origin; a forward, invoke or get continues the chain. A run that neither
+// continues nor replies still ends the chain with a RESULT carrying its
+// status, so the origin never waits for nothing.
+func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action) {
+	cont := false
+	var replies [][]byte
+	for _, a := range acts {
+		switch a.Op {
+		case hostrt.OpLog:
+			n.log.Info("kernel log", "entry", entry, "origin", j.origin, "msg", string(a.A))
+		case hostrt.OpReply:
+			replies = append(replies, a.A)
+		case hostrt.OpForward, hostrt.OpInvoke, hostrt.OpGet:
+			cont = true
+		}
+	}
+	for i, r := range replies {
+		n.sendResult(j, status, r, !cont && i == len(replies)-1)
+	}
+	if len(replies) == 0 && !cont {
+		n.sendResult(j, status, nil, true)
+	}
+	for _, a := range acts {
+		switch a.Op {
+		case hostrt.OpForward:
+			n.forward(j, a.Node, entry, bytes.Clone(a.A), false)
+		case hostrt.OpInvoke:
+			n.forward(j, a.Node, string(a.A), bytes.Clone(a.B), true)
+		case hostrt.OpPut:
+			n.kernelPut(j, a.Node, string(a.A), a.Off, bytes.Clone(a.B))
+		case hostrt.OpGet:
+			n.kernelGet(j, a.Node, string(a.A), a.Off, a.N, string(a.B))
+		}
+	}
+}
+
+// next is j moved one step along its chain, or an error code when the
+// chain may not go on.
+func (n *Node) next(j *job, entry string, arg []byte) (*job, wire.ErrorCode, string) {
+	if j.ttl == 0 {
+		return nil, wire.CodeTTLExhausted, fmt.Sprintf("TTL exhausted after %d hops", j.hops)
+	}
+	if !j.expires.IsZero() && time.Now().After(j.expires) {
+		return nil, wire.CodeDeadline, fmt.Sprintf("chain deadline passed after %d hops", j.hops)
+	}
+	nj := *j
+	nj.entry, nj.arg, nj.ttl, nj.from = entry, arg, j.ttl-1, n.cfg.ID
+	if nj.hops < 255 {
+		nj.hops++
+	}
+	return &nj, wire.CodeOK, ""
+}
+
+// forward re-runs this code (entry) on node with arg, keeping the origin:
+// bc_forward, or bc_invoke with another entry. For active messages, which
+// name handlers rather than entries, a forward runs the same handler there
+// and an invoke the handler named by entry.
+func (n *Node) forward(j *job, node uint32, entry string, arg []byte, invoke bool) {
+	am := j.am
+	if am != "" {
+		if invoke {
+			am = entry
+		}
+		entry = ""
+	}
+	nj, code, text := n.next(j, entry, arg)
+	if code != wire.CodeOK {
+		n.fail(j, code, text)
+		return
+	}
+	nj.am = am
+	if node == n.cfg.ID {
+		n.goRun(func() { n.execute(nj) })
+		return
+	}
+	var m wire.Message
+	if am != "" {
+		m = &wire.AM{Handler: am, Origin: nj.origin, OriginRequest: nj.req, TTL: nj.ttl, Arg: nj.arg}
+	} else {
+		m = (*wire.Forward)(nj.invoke())
+	}
+	if err := n.send(node, wire.Header{RequestID: nj.req}, m); err != nil {
+		n.fail(j, codeOf(err), fmt.Sprintf("forwarding to node %d: %v", node, err))
+	}
+}
+
+// kernelPut carries out bc_put: fire and forget; failures are logged.
+func (n *Node) kernelPut(j *job, node uint32, region string, off uint64, data []byte) {
+	if node == n.cfg.ID {
+		d, code, text := n.regions.Load().slice(region, off, uint64(len(data)))
+		if code != wire.CodeOK {
+			n.log.Warn("kernel put", "err", text)
+			return
+		}
+		copy(d, data)
+		return
+	}
+	c := n.newCall(node, false)
+	c.cb = func(c *call) {
+		if c.err != nil {
+			n.log.Warn("kernel put failed", "node", node, "region", region, "err", c.err)
+		}
+	}
+	if n.register(c) != nil {
+		return
+	}
+	if err := n.send(node, wire.Header{RequestID: c.id}, &wire.Put{Region: region, Offset: off, Data: data}); err != nil {
+		n.finish(c.id, nil, nil, err)
+	}
+}
+
+// kernelGet carries out bc_get: fetch, then run then of this code here
+// with the bytes as argument.
+func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64, then string) {
+	if length > math.MaxUint32 {
+		n.fail(j, wire.CodeTooLarge, fmt.Sprintf("bc_get of %d bytes", length))
+		return
+	}
+	cont := func(data []byte) {
+		nj, code, text := n.next(j, then, data)
+		if code != wire.CodeOK {
+			n.fail(j, code, text)
+			return
+		}
+		nj.hops = j.hops // a fetch does not move the chain
+		n.execute(nj)
+	}
+	if node == n.cfg.ID {
+		d, code, text := n.regions.Load().slice(region, off, length)
+		if code != wire.CodeOK {
+			n.fail(j, code, text)
+			return
+		}
+		data := bytes.Clone(d)
+		n.goRun(func() { cont(data) })
+		return
+	}
+	c := n.newCall(node, false)
+	c.cb = func(c *call) {
+		if c.err != nil {
+			n.fail(j, codeOf(c.err), fmt.Sprintf("bc_get from node %d: %v", node, c.err))
+			return
+		}
+		n.goRun(func() { cont(c.data) })
+	}
+	if n.register(c) != nil {
+		return
+	}
+	if err := n.send(node, wire.Header{RequestID: c.id}, &wire.Get{Region: region, Offset: off, Length: uint32(length)}); err != nil {
+		n.finish(c.id, nil, nil, err)
+	}
+}
+
+// sendResult sends one RESULT of j to its origin.
+func (n *Node) sendResult(j *job, status int64, reply []byte, final bool) {
+	if j.origin == n.cfg.ID {
+		m := &wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: bytes.Clone(reply)}
+		var flags uint16
+		if !final {
+			flags = FlagMore
+		}
+		n.onResult(n.cfg.ID, wire.Header{Flags: flags}, m)
+		return
+	}
+	h := wire.Header{RequestID: j.req}
+	if !final {
+		h.Flags = FlagMore
+	}
+	m := &wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: reply}
+	if err := n.send(j.origin, h, m); err != nil {
+		n.log.Warn("result undeliverable", "origin", j.origin, "req", j.req, "err", err)
+	}
+}
+
+// fail reports a failed step of j to its origin.
+func (n *Node) fail(j *job, code wire.ErrorCode, text string) {
+	if j.origin == n.cfg.ID {
+		n.finish(j.req, nil, nil, &RemoteError{Node: n.cfg.ID, Code: code, Text: text})
+		return
+	}
+	if err := n.send(j.origin, wire.Header{RequestID: j.req}, wire.NewError(code, j.req, text)); err != nil {
+		n.log.Warn("error undeliverable", "origin", j.origin, "req", j.req, "code", code, "text", text, "err", err)
+	}
+}

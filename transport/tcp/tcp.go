@@ -1,0 +1,780 @@
+package tcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/wire"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultHeartbeat    = 200 * time.Millisecond
+	DefaultDeadAfter    = 800 * time.Millisecond
+	DefaultDialTimeout  = time.Second
+	DefaultMaxBackoff   = 2 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	// minBackoff is the wait after the first failed dial; it doubles up to
+	// MaxBackoff.
+	minBackoff = 50 * time.Millisecond
+	// graceClose is how long the losing connection of a simultaneous dial
+	// stays open, so frames already queued on it still arrive.
+	graceClose = time.Second
+	// maxDiscard bounds the bytes of an oversize frame the reader skips to
+	// keep the connection; larger ones drop it.
+	maxDiscard = 1 << 30
+)
+
+// Config configures a Transport.
+type Config struct {
+	// Self is this node's id.
+	Self uint32
+	// Listen is the address to accept connections on ("127.0.0.1:0",
+	// ":7403"); empty means dial-only.
+	Listen string
+	// Peers maps node ids to addresses to dial. Peers that connect to us
+	// are learned from their HELLO and need no entry.
+	Peers map[uint32]string
+	// Hello is what this node announces. Node is set to Self; Listen, when
+	// empty, to the listener's address; MaxFrame to MaxFrame.
+	Hello wire.Hello
+	// Handler receives messages and peer deaths. Required.
+	Handler transport.Handler
+	// MaxFrame is the largest payload accepted (0: wire.DefaultMaxFrameSize).
+	MaxFrame uint32
+	// BusyPoll makes read loops spin on non-blocking reads before parking,
+	// trading a core for latency.
+	BusyPoll bool
+	// Heartbeat is the keepalive interval of idle connections, DeadAfter
+	// the silence after which a connection is declared dead.
+	Heartbeat, DeadAfter time.Duration
+	// DialTimeout bounds a dial plus the HELLO exchange.
+	DialTimeout time.Duration
+	// MaxBackoff bounds the wait between dials to a peer that refused.
+	MaxBackoff time.Duration
+	// WriteTimeout bounds one batched write.
+	WriteTimeout time.Duration
+	// Logger receives connection events; default discards.
+	Logger *slog.Logger
+}
+
+// Transport is a TCP transport: one persistent connection per peer pair,
+// used in both directions, dialed lazily by whichever side needs it first.
+type Transport struct {
+	cfg      Config
+	ln       net.Listener
+	helloBuf []byte // encoded HELLO frame, also the heartbeat
+	log      *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	peers  map[uint32]*peer
+	conns  map[*conn]struct{}
+	closed bool
+
+	bytesSent, bytesRecv   atomic.Uint64
+	framesSent, framesRecv atomic.Uint64
+	dials, dialFailures    atomic.Uint64
+	badFrames              atomic.Uint64
+
+	bufs sync.Pool // *[]byte frame buffers
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// peer is what the transport knows about one node. Guarded by Transport.mu.
+type peer struct {
+	id       uint32
+	addr     string
+	hello    wire.Hello
+	cur      *conn
+	dialing  chan struct{} // closed when the dial in progress ends
+	dialErr  error
+	backoff  time.Duration
+	nextDial time.Time
+}
+
+// New starts a Transport, listening when cfg.Listen is set.
+func New(cfg Config) (*Transport, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("tcp: Config.Handler is required")
+	}
+	if cfg.MaxFrame == 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrameSize
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = DefaultDeadAfter
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Transport{cfg: cfg, log: cfg.Logger, peers: map[uint32]*peer{}, conns: map[*conn]struct{}{}}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	for id, addr := range cfg.Peers {
+		if id != cfg.Self {
+			t.peers[id] = &peer{id: id, addr: addr}
+		}
+	}
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		t.ln = ln
+	}
+	h := cfg.Hello
+	h.Node = cfg.Self
+	h.MaxFrame = cfg.MaxFrame
+	if h.Listen == "" && t.ln != nil {
+		h.Listen = t.ln.Addr().String()
+	}
+	if cfg.BusyPoll {
+		h.Caps |= wire.CapBusyPoll
+	}
+	var err error
+	t.helloBuf, err = wire.AppendFrame(nil, wire.Header{Source: cfg.Self}, &h)
+	if err != nil {
+		if t.ln != nil {
+			t.ln.Close()
+		}
+		return nil, err
+	}
+	if t.ln != nil {
+		t.wg.Add(1)
+		go t.acceptLoop()
+	}
+	t.wg.Add(1)
+	go t.heartbeatLoop()
+	return t, nil
+}
+
+// Addr is the listener's address, or nil when not listening.
+func (t *Transport) Addr() net.Addr {
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
+
+// SetPeerAddr records (or replaces) the address to dial peer id at.
+func (t *Transport) SetPeerAddr(id uint32, addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peerLocked(id)
+	p.addr = addr
+	p.nextDial = time.Time{}
+}
+
+func (t *Transport) peerLocked(id uint32) *peer {
+	p := t.peers[id]
+	if p == nil {
+		p = &peer{id: id}
+		t.peers[id] = p
+	}
+	return p
+}
+
+// Send implements transport.Transport.
+func (t *Transport) Send(id uint32, h wire.Header, m wire.Message) error {
+	c, err := t.connFor(id)
+	if err != nil {
+		return err
+	}
+	h.Source = t.cfg.Self
+	buf, err := wire.AppendFrame(t.getBuf(), h, m)
+	if err != nil {
+		t.putBuf(buf)
+		return err
+	}
+	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
+		t.putBuf(buf)
+		return fmt.Errorf("tcp: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, id, wire.ErrTooLarge, c.maxFrame)
+	}
+	return c.enqueue(buf)
+}
+
+// Connect implements transport.Transport.
+func (t *Transport) Connect(id uint32) error {
+	_, err := t.connFor(id)
+	return err
+}
+
+// connFor returns the live connection to id, dialing when there is none.
+// Concurrent callers share one dial; after a failed dial, callers fail
+// fast until the backoff has passed.
+func (t *Transport) connFor(id uint32) (*conn, error) {
+	t.mu.Lock()
+	for {
+		if t.closed {
+			t.mu.Unlock()
+			return nil, transport.ErrClosed
+		}
+		p := t.peers[id]
+		if p == nil || (p.addr == "" && p.cur == nil) {
+			t.mu.Unlock()
+			if id == t.cfg.Self {
+				return nil, fmt.Errorf("tcp: %w: %d is this node", transport.ErrUnknownPeer, id)
+			}
+			return nil, fmt.Errorf("tcp: %w: no address for node %d", transport.ErrUnknownPeer, id)
+		}
+		if p.cur != nil {
+			c := p.cur
+			t.mu.Unlock()
+			return c, nil
+		}
+		if p.dialing != nil {
+			ch := p.dialing
+			t.mu.Unlock()
+			<-ch
+			t.mu.Lock()
+			if p.cur == nil && p.dialErr != nil {
+				err := p.dialErr
+				t.mu.Unlock()
+				return nil, err
+			}
+			continue
+		}
+		if now := time.Now(); now.Before(p.nextDial) {
+			err := p.dialErr
+			t.mu.Unlock()
+			return nil, err
+		}
+		ch := make(chan struct{})
+		p.dialing = ch
+		addr := p.addr
+		t.mu.Unlock()
+
+		c, err := t.dial(id, addr)
+
+		t.mu.Lock()
+		p.dialing = nil
+		close(ch)
+		if err != nil {
+			p.dialErr = &transport.PeerDownError{Peer: id, Err: err}
+			p.backoff = min(max(2*p.backoff, minBackoff), t.cfg.MaxBackoff)
+			p.nextDial = time.Now().Add(p.backoff)
+			err := p.dialErr
+			t.mu.Unlock()
+			return nil, err
+		}
+		p.backoff, p.dialErr = 0, nil
+		if !t.installLocked(c) {
+			t.mu.Unlock()
+			return nil, transport.ErrClosed
+		}
+	}
+}
+
+// dial connects to addr and exchanges HELLO, expecting node id.
+func (t *Transport) dial(id uint32, addr string) (*conn, error) {
+	t.dials.Add(1)
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.dialFailures.Add(1)
+		return nil, err
+	}
+	c, err := t.handshake(nc, true, id)
+	if err != nil {
+		t.dialFailures.Add(1)
+		return nil, err
+	}
+	t.log.Debug("connected", "peer", id, "addr", addr)
+	return c, nil
+}
+
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		nc, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Warn("accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			c, err := t.handshake(nc, false, 0)
+			if err != nil {
+				t.log.Debug("inbound handshake failed", "remote", nc.RemoteAddr(), "err", err)
+				return
+			}
+			t.mu.Lock()
+			ok := t.installLocked(c)
+			t.mu.Unlock()
+			if !ok {
+				c.close(transport.ErrClosed)
+			}
+		}()
+	}
+}
+
+// handshake exchanges HELLO on a fresh connection. The dialer writes first
+// and checks that the peer is the node it meant (want); the acceptor reads
+// first and answers a first frame that is not a HELLO with ERROR.
+func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, error) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true) // Go's default, but latency depends on it
+	}
+	deadline := time.Now().Add(t.cfg.DialTimeout)
+	nc.SetDeadline(deadline)
+	fail := func(err error) (*conn, error) {
+		nc.Close()
+		return nil, err
+	}
+	if dialed {
+		if _, err := nc.Write(t.helloBuf); err != nil {
+			return fail(err)
+		}
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	f, err := wire.ReadFrame(br, t.cfg.MaxFrame, nil)
+	if err != nil {
+		if !dialed && f.Type != 0 {
+			t.writeError(nc, f.RequestID, wire.CodeTooLarge, err.Error())
+		} else if !dialed && (errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion)) {
+			t.writeError(nc, 0, wire.CodeBadFrame, err.Error())
+		}
+		return fail(fmt.Errorf("%w: %w", transport.ErrHandshake, err))
+	}
+	if f.Type != wire.TypeHello {
+		if !dialed {
+			t.writeError(nc, f.RequestID, wire.CodeBadFrame, "tcp: first frame must be HELLO, got "+f.Type.String())
+		}
+		return fail(fmt.Errorf("%w: first frame is %v, not HELLO", transport.ErrHandshake, f.Type))
+	}
+	var h wire.Hello
+	if err := h.Decode(f.Payload); err != nil {
+		if !dialed {
+			t.writeError(nc, f.RequestID, wire.CodeBadFrame, err.Error())
+		}
+		return fail(fmt.Errorf("%w: %w", transport.ErrHandshake, err))
+	}
+	if h.Node == t.cfg.Self {
+		return fail(fmt.Errorf("%w: peer claims this node's id %d", transport.ErrHandshake, h.Node))
+	}
+	if dialed && h.Node != want {
+		return fail(fmt.Errorf("%w: dialed node %d, but %s is node %d", transport.ErrHandshake, want, nc.RemoteAddr(), h.Node))
+	}
+	if !dialed {
+		if _, err := nc.Write(t.helloBuf); err != nil {
+			return fail(err)
+		}
+	}
+	nc.SetDeadline(time.Time{})
+	t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
+	t.bytesSent.Add(uint64(len(t.helloBuf)))
+	t.framesRecv.Add(1)
+	t.framesSent.Add(1)
+	dialer := h.Node
+	if dialed {
+		dialer = t.cfg.Self
+	}
+	maxFrame := h.MaxFrame
+	if maxFrame == 0 {
+		maxFrame = wire.DefaultMaxFrameSize
+	}
+	c := &conn{t: t, nc: nc, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
+		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
+	now := time.Now().UnixNano()
+	c.lastRecv.Store(now)
+	c.lastSend.Store(now)
+	return c, nil
+}
+
+// writeError answers on a connection that has no conn yet.
+func (t *Transport) writeError(nc net.Conn, req uint64, code wire.ErrorCode, text string) {
+	t.badFrames.Add(1)
+	b, err := wire.AppendFrame(nil, wire.Header{RequestID: req, Source: t.cfg.Self}, wire.NewError(code, req, text))
+	if err == nil {
+		nc.Write(b)
+	}
+}
+
+// installLocked makes c the connection to its peer and starts its loops.
+// When a live connection exists already (both sides dialed at once), both
+// sides keep the one dialed by the lower node id, and the other one is
+// closed after a grace period. It reports false after Close.
+func (t *Transport) installLocked(c *conn) bool {
+	if t.closed {
+		return false
+	}
+	p := t.peerLocked(c.peer)
+	p.hello = c.hello
+	if p.addr == "" {
+		p.addr = c.hello.Listen
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	old := p.cur
+	if old == nil || old.isClosed() {
+		p.cur = c
+		return true
+	}
+	low := min(t.cfg.Self, c.peer)
+	keep, lose := old, c
+	if (c.dialer == low && old.dialer != low) || c.dialer == old.dialer {
+		keep, lose = c, old
+	}
+	p.cur = keep
+	time.AfterFunc(graceClose, func() { lose.close(errors.New("tcp: duplicate connection")) })
+	return true
+}
+
+func (t *Transport) heartbeatLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(min(t.cfg.Heartbeat, t.cfg.DeadAfter/4))
+	defer tick.Stop()
+	var live []*conn
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		live = live[:0]
+		t.mu.Lock()
+		for c := range t.conns {
+			live = append(live, c)
+		}
+		t.mu.Unlock()
+		now := time.Now().UnixNano()
+		for _, c := range live {
+			if silent := time.Duration(now - c.lastRecv.Load()); silent > t.cfg.DeadAfter && !c.inHandler.Load() {
+				c.close(fmt.Errorf("tcp: no frame for %v (heartbeat)", silent.Round(time.Millisecond)))
+				continue
+			}
+			if time.Duration(now-c.lastSend.Load()) >= t.cfg.Heartbeat {
+				b := append(t.getBuf(), t.helloBuf...)
+				c.enqueue(b)
+			}
+		}
+	}
+}
+
+// Peers implements transport.Transport.
+func (t *Transport) Peers() []transport.PeerInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]transport.PeerInfo, 0, len(t.peers))
+	for _, p := range t.peers {
+		pi := transport.PeerInfo{ID: p.id, Addr: p.addr, Hello: p.hello}
+		if p.cur != nil && !p.cur.isClosed() {
+			pi.Connected, pi.Since = true, p.cur.since
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+// Stats implements transport.Transport.
+func (t *Transport) Stats() transport.Stats {
+	return transport.Stats{
+		BytesSent: t.bytesSent.Load(), BytesRecv: t.bytesRecv.Load(),
+		FramesSent: t.framesSent.Load(), FramesRecv: t.framesRecv.Load(),
+		Dials: t.dials.Load(), DialFailures: t.dialFailures.Load(),
+		BadFrames: t.badFrames.Load(),
+	}
+}
+
+// Close implements transport.Transport.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	t.cancel()
+	if t.ln != nil {
+		t.ln.Close()
+	}
+	for _, c := range conns {
+		c.close(transport.ErrClosed)
+	}
+	t.wg.Wait()
+	return nil
+}
+
+// conn is one TCP connection to a peer, after HELLO.
+type conn struct {
+	t        *Transport
+	nc       net.Conn
+	br       *bufio.Reader
+	peer     uint32
+	dialer   uint32 // node id of the side that dialed
+	hello    wire.Hello
+	maxFrame uint32 // the peer's limit
+	since    time.Time
+
+	mu      sync.Mutex
+	queue   [][]byte
+	backlog int // frames queued or being written by writeLoop
+	kick    chan struct{}
+
+	wmu    sync.Mutex // held while writing to nc
+	one    [1][]byte  // the fast path's frame list, guarded by wmu
+	done   chan struct{}
+	closed bool
+	err    error
+
+	lastRecv, lastSend atomic.Int64 // UnixNano
+	// inHandler is set while the read loop waits for the Handler (a SHIP
+	// being verified and linked): the peer is not silent, we are busy.
+	inHandler atomic.Bool
+}
+
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// enqueue hands buf (a whole frame from getBuf) to the writer.
+func (c *conn) enqueue(buf []byte) error {
+	c.mu.Lock()
+	if c.closed {
+		err := c.err
+		c.mu.Unlock()
+		c.t.putBuf(buf)
+		return &transport.PeerDownError{Peer: c.peer, Err: err}
+	}
+	c.lastSend.Store(time.Now().UnixNano())
+	// Fast path: with nothing queued or being written, write here and
+	// save the hand-off to the writer goroutine (two context switches on a
+	// round trip). backlog counts frames not yet written, so a frame never
+	// overtakes one queued before it.
+	if c.backlog == 0 && c.wmu.TryLock() {
+		c.mu.Unlock()
+		c.one[0] = buf
+		err := c.write(c.one[:])
+		c.one[0] = nil
+		c.wmu.Unlock()
+		if err != nil {
+			c.close(err)
+			return &transport.PeerDownError{Peer: c.peer, Err: err}
+		}
+		return nil
+	}
+	c.queue = append(c.queue, buf)
+	c.backlog++
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// write sends frames with one writev and recycles their buffers. The
+// caller holds wmu.
+func (c *conn) write(q [][]byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
+	bufs := net.Buffers(q)
+	n, err := bufs.WriteTo(c.nc)
+	c.t.bytesSent.Add(uint64(n))
+	c.t.framesSent.Add(uint64(len(q)))
+	for i, b := range q {
+		c.t.putBuf(b)
+		q[i] = nil
+	}
+	return err
+}
+
+// close shuts the connection down once; if it was its peer's current
+// connection, the handler hears that the peer is down.
+func (c *conn) close(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed, c.err = true, err
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	close(c.done)
+	c.nc.Close()
+	for _, b := range q {
+		c.t.putBuf(b)
+	}
+	t := c.t
+	t.mu.Lock()
+	delete(t.conns, c)
+	p := t.peers[c.peer]
+	wasCur := p != nil && p.cur == c
+	if wasCur {
+		p.cur = nil
+	}
+	closing := t.closed
+	t.mu.Unlock()
+	if wasCur && !closing {
+		t.log.Info("peer down", "peer", c.peer, "err", err)
+		t.cfg.Handler.PeerDown(c.peer, &transport.PeerDownError{Peer: c.peer, Err: err})
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer c.t.wg.Done()
+	var spare [][]byte
+	for {
+		select {
+		case <-c.kick:
+		case <-c.done:
+			return
+		}
+		c.mu.Lock()
+		q := c.queue
+		c.queue = spare[:0]
+		c.mu.Unlock()
+		if len(q) == 0 {
+			spare = q
+			continue
+		}
+		c.wmu.Lock()
+		err := c.write(q)
+		c.wmu.Unlock()
+		c.mu.Lock()
+		c.backlog -= len(q)
+		c.mu.Unlock()
+		spare = q
+		if err != nil {
+			c.close(err)
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	defer c.t.wg.Done()
+	t := c.t
+	var r io.Reader = c.br
+	if t.cfg.BusyPoll {
+		if br, err := newBusyReader(c.nc); err == nil {
+			// Bytes the handshake's reader buffered come first.
+			pending, _ := c.br.Peek(c.br.Buffered())
+			r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), br), 64<<10)
+		}
+	}
+	for {
+		f, err := wire.ReadFrame(r, t.cfg.MaxFrame, nil)
+		if err != nil {
+			if errors.Is(err, wire.ErrTooLarge) && f.Type != 0 && f.Length <= maxDiscard {
+				c.answer(f.RequestID, wire.CodeTooLarge, err.Error())
+				if _, err := io.CopyN(io.Discard, r, int64(f.Length)); err != nil {
+					c.close(err)
+					return
+				}
+				c.lastRecv.Store(time.Now().UnixNano())
+				continue
+			}
+			if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
+				// The stream has lost its framing: say why, then hang up.
+				c.answer(f.RequestID, wire.CodeBadFrame, err.Error())
+				time.AfterFunc(100*time.Millisecond, func() { c.close(err) })
+				return
+			}
+			c.close(err)
+			return
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
+		t.framesRecv.Add(1)
+		if f.Type == wire.TypeHello {
+			var h wire.Hello
+			if err := h.Decode(f.Payload); err == nil && h.Node == c.peer {
+				t.mu.Lock()
+				if p := t.peers[c.peer]; p != nil {
+					p.hello = h
+				}
+				t.mu.Unlock()
+			}
+			continue
+		}
+		m, err := wire.Decode(f.Type, f.Payload)
+		if err != nil {
+			code := wire.CodeBadFrame
+			if errors.Is(err, wire.ErrUnknownType) {
+				code = wire.CodeUnknownType
+			}
+			if f.Type != wire.TypeError { // never answer an ERROR with an ERROR
+				c.answer(f.RequestID, code, err.Error())
+			}
+			continue
+		}
+		c.inHandler.Store(true)
+		t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
+		c.lastRecv.Store(time.Now().UnixNano())
+		c.inHandler.Store(false)
+	}
+}
+
+// answer queues an ERROR about a frame this connection delivered.
+func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
+	c.t.badFrames.Add(1)
+	b, err := wire.AppendFrame(c.t.getBuf(), wire.Header{RequestID: req, Source: c.t.cfg.Self}, wire.NewError(code, req, text))
+	if err != nil {
+		c.t.putBuf(b)
+		return
+	}
+	c.enqueue(b)
+}
+
+// getBuf returns an empty frame buffer. Buffers are pooled: most frames
+// are small and short-lived.
+func (t *Transport) getBuf() []byte {
+	if b, ok := t.bufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 512)
+}
+
+func (t *Transport) putBuf(b []byte) {
+	if cap(b) > 1<<20 {
+		return // let large SHIP buffers go
+	}
+	b = b[:0]
+	t.bufs.Put(&b)
+}

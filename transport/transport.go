@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bcship/bcship/wire"
+)
+
+var (
+	// ErrPeerDown reports a peer that cannot be reached: it refused the
+	// connection, the connection broke, or it stopped answering heartbeats.
+	ErrPeerDown = errors.New("transport: peer down")
+	// ErrClosed reports a Transport used after Close.
+	ErrClosed = errors.New("transport: closed")
+	// ErrUnknownPeer reports a node id with no known address.
+	ErrUnknownPeer = errors.New("transport: unknown peer")
+	// ErrHandshake reports a connection whose HELLO exchange failed (wrong
+	// node id, not a bcship peer, protocol mismatch).
+	ErrHandshake = errors.New("transport: handshake failed")
+)
+
+// PeerDownError says which peer is down and why. It matches ErrPeerDown
+// and unwraps to the cause (a net error, ErrHandshake, io.EOF, …).
+type PeerDownError struct {
+	Peer uint32
+	Err  error
+}
+
+func (e *PeerDownError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("transport: peer %d down", e.Peer)
+	}
+	return fmt.Sprintf("transport: peer %d down: %v", e.Peer, e.Err)
+}
+
+// Is reports whether target is ErrPeerDown.
+func (e *PeerDownError) Is(target error) bool { return target == ErrPeerDown }
+
+// Unwrap returns the cause.
+func (e *PeerDownError) Unwrap() error { return e.Err }
+
+// Handler receives what a Transport delivers. Its methods are called from
+// the transport's connection goroutines; they must not block for long, since
+// the next frame of that connection waits for them.
+type Handler interface {
+	// HandleMessage delivers one decoded message (never HELLO: the
+	// transport consumes those). m owns its memory: byte fields alias a
+	// payload buffer that the transport does not reuse.
+	HandleMessage(from uint32, h wire.Header, m wire.Message)
+	// PeerDown reports that the connection to peer died. Requests in
+	// flight to it will get no answer.
+	PeerDown(peer uint32, err error)
+}
+
+// Transport moves wire messages between nodes.
+type Transport interface {
+	// Send encodes m in a frame to peer and queues it; it connects first
+	// when there is no connection. A nil error means queued, not
+	// delivered. Unreachable peers give an error matching ErrPeerDown.
+	Send(peer uint32, h wire.Header, m wire.Message) error
+	// Connect makes sure a connection to peer is up, dialing if needed.
+	Connect(peer uint32) error
+	// Peers describes every peer with a connection or a known address.
+	Peers() []PeerInfo
+	// Stats returns traffic counters.
+	Stats() Stats
+	// Close shuts every connection and the listener down.
+	Close() error
+}
+
+// PeerInfo describes a peer as the transport knows it.
+type PeerInfo struct {
+	ID        uint32
+	Addr      string     // address dialed or announced in HELLO
+	Connected bool       // a connection is up
+	Hello     wire.Hello // the peer's last HELLO (zero before the first)
+	Since     time.Time  // when the current connection came up
+}
+
+// Stats counts a transport's traffic, HELLO and heartbeats included.
+type Stats struct {
+	BytesSent, BytesRecv   uint64
+	FramesSent, FramesRecv uint64
+	Dials, DialFailures    uint64
+	BadFrames              uint64 // frames answered with ERROR because they did not decode
+}
