@@ -34,6 +34,12 @@ const (
 	// timerRepeat is the period of the deadline timer after it first
 	// fires, for the same reason.
 	timerRepeat = time.Millisecond
+	// preciseWithin: a deadline closer than this gets a kernel timer aimed
+	// at the thread (three system calls per call, ≈4 µs on a VM); a later
+	// one relies on the context's own Go timer, which may fire a
+	// millisecond or two late — noise against a deadline that far away,
+	// and a node sets seconds-long deadlines on every invocation.
+	preciseWithin = 50 * time.Millisecond
 )
 
 // Executor runs native functions on a bounded pool of native stacks. It is
@@ -57,6 +63,7 @@ type Executor struct {
 	guard     uintptr // size of the guard below each stack
 	page      uintptr
 	reg       int // index in regions
+	pid       int // for tgkill; getpid is a system call every time
 
 	// Free stacks: a lock-free LIFO (Treiber stack) of stack indices.
 	// head = tag<<32 | (index+1), 0 meaning empty; next[i] = index+1 of the
@@ -103,6 +110,7 @@ func New(opts Options) (*Executor, error) {
 		return nil, fmt.Errorf("exec: reserving %d native stacks: %w", opts.MaxStacks, err)
 	}
 	e := &Executor{
+		pid:       unix.Getpid(),
 		opts:      opts,
 		mem:       mem,
 		base:      unsafe.Pointer(&mem[0]),
@@ -197,7 +205,7 @@ func (e *Executor) call(ctx context.Context, fn uintptr, pcctx, parg unsafe.Poin
 	runtime.LockOSThread()
 	var w *watcher
 	if done != nil {
-		w = arm(ctx, s.token)
+		w = arm(ctx, e.pid, s.token)
 	}
 	r := callNative(fn, uintptr(pcctx)+cctx, uintptr(parg)+arg, uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
 	runtime.KeepAlive(pcctx)
@@ -272,16 +280,18 @@ type watcher struct {
 }
 
 // arm must be called on the locked thread that will run the call.
-func arm(ctx context.Context, token uint64) *watcher {
+func arm(ctx context.Context, pid int, token uint64) *watcher {
 	unblockDeadlineSignal()
 	w := &watcher{
-		pid:      unix.Getpid(),
+		pid:      pid,
 		tid:      unix.Gettid(),
 		token:    token,
 		finished: make(chan struct{}),
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		w.timer, w.timed = startTimer(w.tid, token, time.Until(dl), timerRepeat)
+		if d := time.Until(dl); d < preciseWithin {
+			w.timer, w.timed = startTimer(w.tid, token, d, timerRepeat)
+		}
 	}
 	w.stop = context.AfterFunc(ctx, w.fire)
 	return w
