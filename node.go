@@ -15,7 +15,6 @@ import (
 	"github.com/bcship/bcship/bundle"
 	"github.com/bcship/bcship/exec"
 	"github.com/bcship/bcship/internal/hostrt"
-	"github.com/bcship/bcship/toolchain"
 	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
@@ -77,8 +76,10 @@ type Config struct {
 	// Heartbeat and DeadAfter tune dead-peer detection (see transport/tcp).
 	Heartbeat, DeadAfter time.Duration
 	// Toolchain, when set, lets the node compile bundle bitcode for its own
-	// triple and cross-compile for peers. Nil: prebuilt objects only.
-	Toolchain *toolchain.Toolchain
+	// triple and cross-compile for peers; a *toolchain.Toolchain is one.
+	// Nil: prebuilt objects only, and HELLO announces no LLVM, so origins
+	// send this node objects for its triple (cross-compiling them).
+	Toolchain Compiler
 	// Logger receives node events and kernel bc_log messages; default
 	// discards.
 	Logger *slog.Logger
@@ -138,6 +139,7 @@ type counters struct {
 	ships, shipBytes, shipsRecv, needCode atomic.Uint64
 	invocations, faults, deadlines        atomic.Uint64
 	cacheHits, cacheMisses                atomic.Uint64
+	running                               atomic.Int64
 }
 
 // Stats are a node's counters.
@@ -148,6 +150,7 @@ type Stats struct {
 	ShipsRecv    uint64 // SHIP messages received
 	NeedCode     uint64 // NEED_CODE messages sent
 	Invocations  uint64 // kernel runs here
+	Running      int64  // kernel runs in progress (with their outbox)
 	Faults       uint64 // runs that faulted
 	Deadlines    uint64 // runs aborted at their deadline
 	CacheHits    uint64 // invocations whose code was cached
@@ -187,7 +190,7 @@ func NewNode(cfg Config) (*Node, error) {
 		}
 		cfg.Peers = peers
 	}
-	triple, ok := toolchain.HostTriple()
+	triple, ok := hostTriple()
 	if !ok {
 		return nil, fmt.Errorf("%w: no target triple for this machine", ErrConfig)
 	}
@@ -240,8 +243,8 @@ func (n *Node) Start(ctx context.Context) error {
 	// Only servers announce their llc; a client's toolchain is for
 	// cross-compiling, which needs no probe up front.
 	if tc := n.cfg.Toolchain; tc != nil && n.cfg.Listen != "" {
-		if ti, err := tc.Tool(ctx, toolchain.LLC); err == nil {
-			hello.LLVM = uint16(ti.Version.Major)
+		if major, err := tc.LLVMVersion(ctx); err == nil && major > 0 {
+			hello.LLVM = uint16(major)
 			hello.Caps |= wire.CapLLVM
 		}
 	}
@@ -366,7 +369,7 @@ func (n *Node) Stats() Stats {
 	s := Stats{
 		Ships: n.stats.ships.Load(), ShipBytes: n.stats.shipBytes.Load(), ShipsRecv: n.stats.shipsRecv.Load(),
 		NeedCode: n.stats.needCode.Load(), Invocations: n.stats.invocations.Load(),
-		Faults: n.stats.faults.Load(), Deadlines: n.stats.deadlines.Load(),
+		Running: n.stats.running.Load(), Faults: n.stats.faults.Load(), Deadlines: n.stats.deadlines.Load(),
 		CacheHits: n.stats.cacheHits.Load(), CacheMisses: n.stats.cacheMisses.Load(),
 	}
 	s.CacheBytes, s.CacheEntries, s.Evictions = n.cache.stats()

@@ -84,6 +84,8 @@ func (n *Node) execute(j *job) {
 	ctx, cancel := n.runContext(j)
 	defer cancel()
 	n.stats.invocations.Add(1)
+	n.stats.running.Add(1)
+	defer n.stats.running.Add(-1) // after the outbox is carried out
 	status, acts, st, err := n.run(ctx, fn, j.arg)
 	defer n.putState(st)
 	if err != nil {

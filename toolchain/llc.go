@@ -143,3 +143,13 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return os.Rename(f.Name(), path)
 }
+
+// LLVMVersion is the major version of the llc CompileBitcode uses, or an
+// error when there is none. With it a *Toolchain is a bcship.Compiler.
+func (tc *Toolchain) LLVMVersion(ctx context.Context) (int, error) {
+	llc, err := tc.probe(ctx, LLC, 0)
+	if err != nil {
+		return 0, err
+	}
+	return llc.Version.Major, nil
+}

@@ -166,7 +166,7 @@ func clusterUp(ctx context.Context, w io.Writer, o upOptions) error {
 	}
 	out := absPath(o.out)
 	// Nodes read their peers from the file, so it is written first.
-	if err := cf.write(out); err != nil {
+	if err := writeCluster(cf, out); err != nil {
 		return err
 	}
 	for i := range cf.Nodes {
@@ -206,7 +206,7 @@ func clusterUp(ctx context.Context, w io.Writer, o upOptions) error {
 		nd.PID = c.Process.Pid
 		c.Process.Release()
 	}
-	if err := cf.write(out); err != nil {
+	if err := writeCluster(cf, out); err != nil {
 		return err
 	}
 	// Wait until every node accepts connections (emulated ones are slow).
@@ -320,7 +320,7 @@ Only processes that are still "bcship serve" are signalled.`,
 				fmt.Fprintf(w, "node%d (pid %d) %s\n", nd.ID, nd.PID, how)
 				nd.PID = 0
 			}
-			return cf.write(cf.path)
+			return writeCluster(cf, cf.Path)
 		},
 	}
 	cmd.Flags().StringVar(&file, "cluster", "", "cluster file (default $BCSHIP_CLUSTER or ./cluster.toml)")

@@ -77,7 +77,7 @@ func TestNetworkNamespaces(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "chase.o"), obj, 0o644)
 	cf := &clusterFile{Nodes: []clusterNode{{ID: 1, Addr: "10.77.0.1:7401"}, {ID: 2, Addr: "10.77.0.2:7402"}}}
 	file := filepath.Join(dir, "cluster.toml")
-	if err := cf.write(file); err != nil {
+	if err := writeCluster(cf, file); err != nil {
 		t.Fatal(err)
 	}
 	for i, ns := range []string{nsA, nsB} {

@@ -53,8 +53,8 @@ when a bundle has no object for it (--no-llvm turns that off).`,
 			cfg := bc.Config{ID: id, Listen: listen, Insecure: insecure, BusyPoll: busy,
 				CacheBytes: cacheMiB << 20, DefaultTTL: ttl, Deadline: deadline, Logger: logger}
 			if cf != nil {
-				cfg.Peers = cf.peers()
-				if n, ok := cf.node(id); ok && listen == "" {
+				cfg.Peers = cf.Peers()
+				if n, ok := cf.Node(id); ok && listen == "" {
 					cfg.Listen = n.Addr
 				}
 				if trust == "" {

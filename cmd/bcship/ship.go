@@ -144,7 +144,7 @@ func clientNode(ctx context.Context, cf *clusterFile, ttl uint8, key string) (*b
 		cfg.SigningKey = priv
 	}
 	if cf != nil {
-		cfg.Peers = cf.peers()
+		cfg.Peers = cf.Peers()
 	}
 	n, err := bc.NewNode(cfg)
 	if err != nil {
