@@ -266,7 +266,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: node already started", ErrConfig)
 	}
 	n.tr, n.tcp = t, t
-	n.log.Info("node started", "addr", t.Addr(), "triple", n.triple, "peers", len(n.cfg.Peers))
+	n.log.Info("node started", "addr", t.Addr().String(), "triple", n.triple, "peers", len(n.cfg.Peers))
 	return nil
 }
 
