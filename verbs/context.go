@@ -19,6 +19,9 @@ type Context struct {
 	fd      *uverbs.FD
 	prov    provider
 	asyncFD int
+	// ioctlDoorbell: Options.IoctlDoorbell.
+	ioctlDoorbell  bool
+	noNativeCreate bool // Options.NoNativeCreate
 
 	mu     sync.Mutex
 	closed bool
@@ -29,6 +32,16 @@ type Options struct {
 	// ForceWrite sends every command with write() instead of
 	// RDMA_VERBS_IOCTL (for comparisons and for kernels without ioctl).
 	ForceWrite bool
+	// IoctlDoorbell rings the send doorbell (POST_SEND with no work
+	// requests) through RDMA_VERBS_IOCTL INVOKE_WRITE instead of write().
+	// write() is what rdma-core's rxe provider uses and the default: the
+	// ioctl path parses attributes on every post.
+	IoctlDoorbell bool
+	// NoNativeCreate creates CQs and QPs with the CREATE_CQ/CREATE_QP
+	// write-command structs (through INVOKE_WRITE) instead of the native
+	// UVERBS_METHOD_CQ_CREATE/QP_CREATE methods, which are otherwise tried
+	// first (for comparisons).
+	NoNativeCreate bool
 }
 
 // Open opens the named RDMA device.
@@ -54,7 +67,8 @@ func Open(ctx context.Context, name string, opts *Options) (*Context, error) {
 	if opts != nil && opts.ForceWrite {
 		fd.ForceWrite()
 	}
-	c := &Context{Device: *d, fd: fd, prov: prov, asyncFD: -1}
+	c := &Context{Device: *d, fd: fd, prov: prov, asyncFD: -1, ioctlDoorbell: opts != nil && opts.IoctlDoorbell,
+		noNativeCreate: opts != nil && opts.NoNativeCreate}
 	var resp uverbs.GetContextResp
 	req := uverbs.GetContext{Response: uverbs.Ptr(&resp)}
 	if err := uverbs.Call(fd, uverbs.IB_USER_VERBS_CMD_GET_CONTEXT, &req, &resp); err != nil {

@@ -124,6 +124,15 @@ func FindRoCEv2GID(device string, port int) (GIDInfo, error) {
 	if err != nil {
 		return GIDInfo{}, err
 	}
+	if g, ok := d.RoCEv2GID(port); ok {
+		return g, nil
+	}
+	return GIDInfo{}, misuse(fmt.Sprintf("gid %s/%d", device, port), 61 /* ENODATA */, ErrNoGID)
+}
+
+// RoCEv2GID is FindRoCEv2GID on what Device already read (each sysfs read
+// of a GID table is a thousand files).
+func (d *DeviceInfo) RoCEv2GID(port int) (GIDInfo, bool) {
 	for _, p := range d.Ports {
 		if p.Port != port {
 			continue
@@ -131,17 +140,17 @@ func FindRoCEv2GID(device string, port int) (GIDInfo, error) {
 		var v2 *GIDInfo
 		for i, g := range p.GIDs {
 			if g.RoCEv2IPv4() {
-				return g, nil
+				return g, true
 			}
 			if g.Type == "RoCE v2" && v2 == nil {
 				v2 = &p.GIDs[i]
 			}
 		}
 		if v2 != nil {
-			return *v2, nil
+			return *v2, true
 		}
 	}
-	return GIDInfo{}, misuse(fmt.Sprintf("gid %s/%d", device, port), 61 /* ENODATA */, ErrNoGID)
+	return GIDInfo{}, false
 }
 
 func readSys(parts ...string) string {

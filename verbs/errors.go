@@ -18,6 +18,10 @@ var (
 	ErrNoDevice     = errors.New("no such RDMA device")
 	ErrNotSupported = errors.New("not supported by this device")
 	ErrNoGID        = errors.New("no usable RoCE v2 GID")
+	ErrExists       = errors.New("an RDMA device of that name exists")
+	ErrNetdev       = errors.New("network device unusable for RoCE")
+	ErrPermission   = errors.New("RDMA netlink link commands need CAP_NET_ADMIN (run as root)")
+	ErrNoRxeModule  = errors.New("soft-RoCE is not available: kernel module rdma_rxe (and ib_core) not loaded or not installed (modprobe rdma_rxe)")
 )
 
 // Error is a failed verbs operation: Op names the command (e.g. "reg_mr",

@@ -32,11 +32,12 @@ type rxeQPResp struct {
 
 func (rxeProvider) createCQ(c *Context, req *uverbs.CreateCQ) (uverbs.CreateCQResp, cqRing, error) {
 	r := new(rxeCQResp)
-	req.Response = uverbs.Ptr(r)
-	if err := uverbs.CallDriver(c.fd, uverbs.IB_USER_VERBS_CMD_CREATE_CQ, req, r, uverbs.SizeOf[uverbs.CreateCQResp]()); err != nil {
+	if err := createNative(c, func() error { return uverbs.CreateCQNative(c.fd, req, &r.Core, &r.Drv) }, func() error {
+		return uverbs.CallDriver(c.fd, uverbs.IB_USER_VERBS_CMD_CREATE_CQ, req, r, uverbs.SizeOf[uverbs.CreateCQResp]())
+	}); err != nil {
 		return r.Core, nil, opErr("create_cq", err)
 	}
-	q, err := c.fd.MapQueue(r.Drv.MI)
+	q, err := c.fd.MapQueue(r.Drv.MI, uverbs.SizeOf[uverbs.WC]())
 	if err != nil {
 		var dr uverbs.DestroyCQResp
 		d := uverbs.DestroyCQ{Response: uverbs.Ptr(&dr), CQHandle: r.Core.CQHandle}
@@ -48,9 +49,10 @@ func (rxeProvider) createCQ(c *Context, req *uverbs.CreateCQ) (uverbs.CreateCQRe
 
 func (rxeProvider) createQP(c *Context, req *uverbs.CreateQP) (uverbs.CreateQPResp, qpRings, error) {
 	r := new(rxeQPResp)
-	req.Response = uverbs.Ptr(r)
 	// No driver input: newer rxe refuses CREATE_QP udata with EINVAL.
-	if err := uverbs.CallDriver(c.fd, uverbs.IB_USER_VERBS_CMD_CREATE_QP, req, r, uverbs.SizeOf[uverbs.CreateQPResp]()); err != nil {
+	if err := createNative(c, func() error { return uverbs.CreateQPNative(c.fd, req, &r.Core, &r.Drv) }, func() error {
+		return uverbs.CallDriver(c.fd, uverbs.IB_USER_VERBS_CMD_CREATE_QP, req, r, uverbs.SizeOf[uverbs.CreateQPResp]())
+	}); err != nil {
 		return r.Core, nil, opErr("create_qp", err)
 	}
 	destroy := func() {
@@ -58,21 +60,32 @@ func (rxeProvider) createQP(c *Context, req *uverbs.CreateQP) (uverbs.CreateQPRe
 		d := uverbs.DestroyQP{Response: uverbs.Ptr(&dr), QPHandle: r.Core.QPHandle}
 		uverbs.Call(c.fd, uverbs.IB_USER_VERBS_CMD_DESTROY_QP, &d, &dr)
 	}
-	sq, err := c.fd.MapQueue(r.Drv.SQMI)
+	sq, err := c.fd.MapQueue(r.Drv.SQMI, uverbs.SizeOf[uverbs.RxeSendWQE]())
 	if err != nil {
 		destroy()
 		return r.Core, nil, opErr("create_qp (mmap sq)", err)
 	}
-	rq, err := c.fd.MapQueue(r.Drv.RQMI)
+	rq, err := c.fd.MapQueue(r.Drv.RQMI, uverbs.SizeOf[uverbs.RxeRecvWQE]()+uverbs.SizeOf[uverbs.RxeSGE]())
 	if err != nil {
 		sq.Unmap()
 		destroy()
 		return r.Core, nil, opErr("create_qp (mmap rq)", err)
 	}
-	rings := &rxeQP{fd: c.fd, sq: sq, rq: rq, db: new(rxeDoorbell)}
-	rings.db.resp = new(uverbs.PostSendResp)
-	rings.db.req = uverbs.PostSend{Response: uverbs.Ptr(rings.db.resp), QPHandle: r.Core.QPHandle, WQESize: uverbs.PostSendWQESize}
+	rings := &rxeQP{fd: c.fd, sq: sq, rq: rq, db: c.fd.NewDoorbell(r.Core.QPHandle, c.ioctlDoorbell)}
 	return r.Core, rings, nil
+}
+
+// createNative runs a create command through its native ioctl method, and
+// through the write-command structs (INVOKE_WRITE, or write()) when the
+// kernel has no such method or Options.NoNativeCreate asks for it.
+func createNative(c *Context, native, legacy func() error) error {
+	if !c.noNativeCreate {
+		err := native()
+		if err == nil || !c.fd.NoNative(err) {
+			return err
+		}
+	}
+	return legacy()
 }
 
 type rxeCQ struct {
@@ -114,18 +127,13 @@ func (r *rxeCQ) close() error {
 	return r.q.Unmap()
 }
 
-type rxeDoorbell struct {
-	req  uverbs.PostSend
-	resp *uverbs.PostSendResp
-}
-
 type rxeQP struct {
 	fd     *uverbs.FD
 	sqMu   sync.Mutex
 	sq     *uverbs.Queue
 	rqMu   sync.Mutex
 	rq     *uverbs.Queue
-	db     *rxeDoorbell // heap: its address goes to the kernel
+	db     *uverbs.Doorbell
 	sqDead bool
 	rqDead bool
 }
@@ -155,7 +163,7 @@ func (r *rxeQP) postSend(wrs []SendWR) error {
 	q.SetProducer(prod) // release: the WQEs are visible before the index
 	// The doorbell makes rxe run the requester over the new WQEs in this
 	// thread (rxe_post_send's user-QP path ignores WRs in the command).
-	if err := uverbs.Exec(r.fd, uverbs.IB_USER_VERBS_CMD_POST_SEND, &r.db.req, uverbs.PtrOf(r.db.resp), uverbs.SizeOf[uverbs.PostSendResp](), 0); err != nil {
+	if err := r.db.Ring(); err != nil {
 		return opErr("post_send (doorbell)", err)
 	}
 	return nil

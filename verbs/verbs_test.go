@@ -131,7 +131,14 @@ type pair struct {
 
 func newPair(t testing.TB, bufSize int, depth uint32) *pair {
 	t.Helper()
-	p := &pair{ctx: open(t, nil)}
+	return newPairSignal(t, bufSize, depth, true, nil)
+}
+
+// newPairSignal is newPair with the QPs' SignalAll set to signalAll, on a
+// context opened with opts.
+func newPairSignal(t testing.TB, bufSize int, depth uint32, signalAll bool, opts *verbs.Options) *pair {
+	t.Helper()
+	p := &pair{ctx: open(t, opts)}
 	var err error
 	must := func(err error) {
 		t.Helper()
@@ -161,10 +168,10 @@ func newPair(t testing.TB, bufSize int, depth uint32) *pair {
 	must(err)
 	t.Cleanup(func() { must(p.cqB.Close()) })
 	caps := verbs.QPCaps{MaxSendWR: depth, MaxRecvWR: depth, MaxSendSGE: 2, MaxRecvSGE: 2, MaxInline: 64}
-	p.a, err = p.pd.CreateQP(verbs.QPConfig{SendCQ: p.cqA, RecvCQ: p.cqA, Caps: caps, SignalAll: true})
+	p.a, err = p.pd.CreateQP(verbs.QPConfig{SendCQ: p.cqA, RecvCQ: p.cqA, Caps: caps, SignalAll: signalAll})
 	must(err)
 	t.Cleanup(func() { must(p.a.Close()) })
-	p.b, err = p.pd.CreateQP(verbs.QPConfig{SendCQ: p.cqB, RecvCQ: p.cqB, Caps: caps, SignalAll: true})
+	p.b, err = p.pd.CreateQP(verbs.QPConfig{SendCQ: p.cqB, RecvCQ: p.cqB, Caps: caps, SignalAll: signalAll})
 	must(err)
 	t.Cleanup(func() { must(p.b.Close()) })
 	g, err := verbs.FindRoCEv2GID(p.ctx.Device.Name, 1)

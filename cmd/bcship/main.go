@@ -43,5 +43,6 @@ Start with "bcship demo".`,
 	root.AddCommand(newDemo(logger), newInspect())
 	root.AddCommand(newBuild(logger), newKeygen(), newSign(), newVerify())
 	root.AddCommand(shipVerbs(root, logger)...)
+	root.AddCommand(newRxe(), newRdma())
 	return root
 }

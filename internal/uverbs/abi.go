@@ -28,6 +28,30 @@ const (
 // attribute flags (rdma/rdma_user_ioctl_cmds.h).
 const (
 	UVERBS_OBJECT_DEVICE = 0
+	UVERBS_OBJECT_CQ     = 3
+	UVERBS_OBJECT_QP     = 4
+
+	UVERBS_METHOD_CQ_CREATE = 0
+	UVERBS_METHOD_QP_CREATE = 0
+
+	UVERBS_ATTR_CREATE_CQ_HANDLE      = 0
+	UVERBS_ATTR_CREATE_CQ_CQE         = 1
+	UVERBS_ATTR_CREATE_CQ_USER_HANDLE = 2
+	UVERBS_ATTR_CREATE_CQ_COMP_VECTOR = 4
+	UVERBS_ATTR_CREATE_CQ_RESP_CQE    = 6
+
+	UVERBS_ATTR_CREATE_QP_HANDLE         = 0
+	UVERBS_ATTR_CREATE_QP_PD_HANDLE      = 2
+	UVERBS_ATTR_CREATE_QP_SEND_CQ_HANDLE = 4
+	UVERBS_ATTR_CREATE_QP_RECV_CQ_HANDLE = 5
+	UVERBS_ATTR_CREATE_QP_USER_HANDLE    = 7
+	UVERBS_ATTR_CREATE_QP_CAP            = 8
+	UVERBS_ATTR_CREATE_QP_TYPE           = 9
+	UVERBS_ATTR_CREATE_QP_FLAGS          = 10
+	UVERBS_ATTR_CREATE_QP_RESP_CAP       = 13
+	UVERBS_ATTR_CREATE_QP_RESP_QP_NUM    = 14
+
+	IB_UVERBS_QP_CREATE_SQ_SIG_ALL = 1 << 12
 
 	UVERBS_METHOD_INVOKE_WRITE    = 0
 	UVERBS_METHOD_QUERY_PORT      = 2
@@ -304,6 +328,16 @@ type RegMRResp struct {
 type DeregMR struct {
 	_        structs.HostLayout
 	MRHandle uint32
+}
+
+// struct ib_uverbs_qp_cap (UVERBS_ATTR_CREATE_QP_CAP / _RESP_CAP).
+type QPCap struct {
+	_             structs.HostLayout
+	MaxSendWR     uint32
+	MaxRecvWR     uint32
+	MaxSendSGE    uint32
+	MaxRecvSGE    uint32
+	MaxInlineData uint32
 }
 
 type CreateCQ struct {

@@ -52,6 +52,7 @@ var abiStructs = []struct {
 	{"struct ib_uverbs_post_send_resp", PostSendResp{}, "bad_wr"},
 	{"struct ib_uverbs_wc", WC{}, "wr_id status opcode vendor_err byte_len ex qp_num src_qp wc_flags pkey_index slid sl dlid_path_bits port_num reserved"},
 	{"struct mminfo", MMInfo{}, "offset size pad"},
+	{"struct ib_uverbs_qp_cap", QPCap{}, "max_send_wr max_recv_wr max_send_sge max_recv_sge max_inline_data"},
 	{"struct rxe_create_cq_resp", RxeCreateCQResp{}, "mi"},
 	{"struct rxe_create_qp_resp", RxeCreateQPResp{}, "rq_mi sq_mi"},
 	{"struct rxe_sge", RxeSGE{}, "addr length lkey"},
@@ -85,6 +86,26 @@ var abiConsts = []struct {
 	{"IB_USER_VERBS_CMD_DESTROY_QP", IB_USER_VERBS_CMD_DESTROY_QP, false},
 	{"IB_USER_VERBS_CMD_POST_SEND", IB_USER_VERBS_CMD_POST_SEND, false},
 	{"UVERBS_OBJECT_DEVICE", UVERBS_OBJECT_DEVICE, false},
+	{"UVERBS_OBJECT_CQ", UVERBS_OBJECT_CQ, false},
+	{"UVERBS_OBJECT_QP", UVERBS_OBJECT_QP, false},
+	{"UVERBS_METHOD_CQ_CREATE", UVERBS_METHOD_CQ_CREATE, false},
+	{"UVERBS_METHOD_QP_CREATE", UVERBS_METHOD_QP_CREATE, false},
+	{"UVERBS_ATTR_CREATE_CQ_HANDLE", UVERBS_ATTR_CREATE_CQ_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_CQ_CQE", UVERBS_ATTR_CREATE_CQ_CQE, false},
+	{"UVERBS_ATTR_CREATE_CQ_USER_HANDLE", UVERBS_ATTR_CREATE_CQ_USER_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_CQ_COMP_VECTOR", UVERBS_ATTR_CREATE_CQ_COMP_VECTOR, false},
+	{"UVERBS_ATTR_CREATE_CQ_RESP_CQE", UVERBS_ATTR_CREATE_CQ_RESP_CQE, false},
+	{"UVERBS_ATTR_CREATE_QP_HANDLE", UVERBS_ATTR_CREATE_QP_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_QP_PD_HANDLE", UVERBS_ATTR_CREATE_QP_PD_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_QP_SEND_CQ_HANDLE", UVERBS_ATTR_CREATE_QP_SEND_CQ_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_QP_RECV_CQ_HANDLE", UVERBS_ATTR_CREATE_QP_RECV_CQ_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_QP_USER_HANDLE", UVERBS_ATTR_CREATE_QP_USER_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_QP_CAP", UVERBS_ATTR_CREATE_QP_CAP, false},
+	{"UVERBS_ATTR_CREATE_QP_TYPE", UVERBS_ATTR_CREATE_QP_TYPE, false},
+	{"UVERBS_ATTR_CREATE_QP_FLAGS", UVERBS_ATTR_CREATE_QP_FLAGS, false},
+	{"UVERBS_ATTR_CREATE_QP_RESP_CAP", UVERBS_ATTR_CREATE_QP_RESP_CAP, false},
+	{"UVERBS_ATTR_CREATE_QP_RESP_QP_NUM", UVERBS_ATTR_CREATE_QP_RESP_QP_NUM, false},
+	{"IB_UVERBS_QP_CREATE_SQ_SIG_ALL", IB_UVERBS_QP_CREATE_SQ_SIG_ALL, false},
 	{"UVERBS_METHOD_INVOKE_WRITE", UVERBS_METHOD_INVOKE_WRITE, false},
 	{"UVERBS_METHOD_QUERY_PORT", UVERBS_METHOD_QUERY_PORT, false},
 	{"UVERBS_METHOD_QUERY_GID_ENTRY", UVERBS_METHOD_QUERY_GID_ENTRY, false},
@@ -260,5 +281,19 @@ func TestABIAgainstHeaders(t *testing.T) {
 	}
 	if !haveIBV {
 		t.Log("infiniband/verbs.h missing: IBV_* constants not checked (apt-get install libibverbs-dev)")
+	}
+}
+
+func TestDoorbellLayout(t *testing.T) {
+	// write() sends header + request as one buffer: 8 + 24 bytes, no padding.
+	if n := unsafe.Sizeof(doorbellWrite{}); n != unsafe.Sizeof(CmdHdr{})+unsafe.Sizeof(PostSend{}) || n%4 != 0 {
+		t.Fatalf("doorbell write buffer is %d bytes", n)
+	}
+	if off := unsafe.Offsetof(doorbellWrite{}.req); off != unsafe.Sizeof(CmdHdr{}) {
+		t.Fatalf("request at %d", off)
+	}
+	var s scratch
+	if uintptr(unsafe.Pointer(&s.resp[0]))%8 != 0 || uintptr(unsafe.Pointer(&s.out[0]))%8 != 0 || uintptr(unsafe.Pointer(&s.wr[8]))%8 != 0 {
+		t.Fatal("scratch buffers are not 8-byte aligned")
 	}
 }

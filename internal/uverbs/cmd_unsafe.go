@@ -1,8 +1,10 @@
 package uverbs
 
 import (
+	"encoding/binary"
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -62,29 +64,68 @@ func Addr(b []byte) uint64 {
 }
 
 // maxWriteCmd bounds the request a write command may carry (the largest one
-// used, MODIFY_QP, is 112 bytes).
-const maxWriteCmd = 256
+// used, MODIFY_QP, is 112 bytes), maxResp the response (QUERY_DEVICE's 176
+// bytes is the largest).
+const (
+	maxWriteCmd = 256
+	maxResp     = 256
+)
 
 type ioctlBuf struct {
 	hdr   IoctlHdr
-	attrs [8]Attr
+	attrs [12]Attr
 }
 
-// Exec runs write command cmd. req is the core request (its response field,
-// if it has one, must already point at resp). resp has coreResp bytes of
-// core response followed by driverResp bytes of driver (udata) response.
+// scratch holds everything whose address a command hands to the kernel as
+// a u64: the ioctl attributes, the request and the response. Such addresses
+// are invisible to the Go runtime, so they must not point into a goroutine
+// stack (a stack that grows between taking the address and the system call
+// is copied elsewhere, and the kernel would write into the old one).
+// scratch objects come from a pool and live on the heap, which does not
+// move. Callers' request and response values are copied in and out.
+type scratch struct {
+	b    ioctlBuf
+	wr   [8 + maxWriteCmd]byte // write(): header + request
+	resp [maxResp]byte
+	out  [64]byte // small out-attributes of native methods
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(s *scratch) {
+	*s = scratch{} // no stale response or handle leaks into the next command
+	scratchPool.Put(s)
+}
+
+// Exec runs write command cmd. req is the core request; if the command has
+// a response (coreResp > 0) its first field is the response pointer, which
+// Exec points at its own buffer (the caller's value is ignored). resp gets
+// coreResp bytes of core response followed by driverResp bytes of driver
+// (udata) response.
 //
 // The command goes through RDMA_VERBS_IOCTL with UVERBS_METHOD_INVOKE_WRITE;
 // if the kernel refuses that with ENOTTY or EPROTONOSUPPORT it is retried with
 // write().
 func Exec[Req any](f *FD, cmd uint32, req *Req, resp unsafe.Pointer, coreResp, driverResp uintptr) error {
 	reqLen := unsafe.Sizeof(*req)
+	respLen := coreResp + driverResp
+	if reqLen > maxWriteCmd || respLen > maxResp || respLen > 0 && reqLen < 8 {
+		panic("BUG: uverbs command or response larger than the scratch buffer")
+	}
+	s := getScratch()
+	defer putScratch(s)
+	in := s.wr[8 : 8+reqLen]
+	copy(in, unsafe.Slice((*byte)(unsafe.Pointer(req)), reqLen))
+	if respLen > 0 {
+		binary.NativeEndian.PutUint64(in, uint64(uintptr(unsafe.Pointer(&s.resp[0]))))
+	}
+	err := errors.New("ioctl not used")
 	if !f.noIoctl.Load() {
-		err := f.invokeWrite(cmd, unsafe.Pointer(req), reqLen, resp, coreResp, driverResp)
-		runtime.KeepAlive(req)
+		err = f.invokeWrite(s, cmd, reqLen, coreResp, driverResp)
 		switch {
 		case err == nil:
-			return nil
 		case errors.Is(err, unix.ENOTTY):
 			f.noIoctl.Store(true)
 		case errors.Is(err, unix.EPROTONOSUPPORT):
@@ -93,14 +134,21 @@ func Exec[Req any](f *FD, cmd uint32, req *Req, resp unsafe.Pointer, coreResp, d
 			return err
 		}
 	}
-	err := f.write(cmd, unsafe.Pointer(req), reqLen, coreResp+driverResp)
-	runtime.KeepAlive(req)
-	runtime.KeepAlive(resp)
-	return err
+	if err != nil {
+		if err = f.write(s, cmd, reqLen, respLen); err != nil {
+			return err
+		}
+	}
+	if respLen > 0 {
+		copy(unsafe.Slice((*byte)(resp), respLen), s.resp[:respLen])
+	}
+	return nil
 }
 
-func (f *FD) invokeWrite(cmd uint32, req unsafe.Pointer, reqLen uintptr, resp unsafe.Pointer, coreResp, driverResp uintptr) error {
-	var b ioctlBuf
+func (f *FD) invokeWrite(s *scratch, cmd uint32, reqLen, coreResp, driverResp uintptr) error {
+	b := &s.b
+	req := unsafe.Pointer(&s.wr[8])
+	resp := uintptr(unsafe.Pointer(&s.resp[0]))
 	n := 0
 	b.attrs[n] = Attr{AttrID: UVERBS_ATTR_WRITE_CMD, Len: 8, Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(cmd)}
 	n++
@@ -116,14 +164,14 @@ func (f *FD) invokeWrite(cmd uint32, req unsafe.Pointer, reqLen uintptr, resp un
 		n++
 	}
 	if coreResp > 0 {
-		b.attrs[n] = Attr{AttrID: UVERBS_ATTR_CORE_OUT, Len: uint16(coreResp), Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(uintptr(resp))}
+		b.attrs[n] = Attr{AttrID: UVERBS_ATTR_CORE_OUT, Len: uint16(coreResp), Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(resp)}
 		n++
 	}
 	if driverResp > 0 {
-		b.attrs[n] = Attr{AttrID: UVERBS_ATTR_UHW_OUT, Len: uint16(driverResp), Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(uintptr(resp) + coreResp)}
+		b.attrs[n] = Attr{AttrID: UVERBS_ATTR_UHW_OUT, Len: uint16(driverResp), Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(resp + coreResp)}
 		n++
 	}
-	return f.ioctl(&b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_INVOKE_WRITE, n)
+	return f.ioctl(b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_INVOKE_WRITE, n)
 }
 
 func (f *FD) ioctl(b *ioctlBuf, object, method uint16, n int) error {
@@ -141,15 +189,11 @@ func (f *FD) ioctl(b *ioctlBuf, object, method uint16, n int) error {
 	return nil
 }
 
-func (f *FD) write(cmd uint32, req unsafe.Pointer, reqLen, respLen uintptr) error {
-	var buf [8 + maxWriteCmd]byte
-	if reqLen > maxWriteCmd {
-		panic("BUG: uverbs write command larger than maxWriteCmd")
-	}
+// write sends the request in s.wr[8:8+reqLen] with write().
+func (f *FD) write(s *scratch, cmd uint32, reqLen, respLen uintptr) error {
 	total := 8 + reqLen
-	*(*CmdHdr)(unsafe.Pointer(&buf[0])) = CmdHdr{Command: cmd, InWords: uint16(total / 4), OutWords: uint16(respLen / 4)}
-	copy(buf[8:], unsafe.Slice((*byte)(req), reqLen))
-	n, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(f.fd), uintptr(unsafe.Pointer(&buf[0])), total)
+	*(*CmdHdr)(unsafe.Pointer(&s.wr[0])) = CmdHdr{Command: cmd, InWords: uint16(total / 4), OutWords: uint16(respLen / 4)}
+	n, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(f.fd), uintptr(unsafe.Pointer(&s.wr[0])), total)
 	if e != 0 {
 		return e
 	}
@@ -159,34 +203,36 @@ func (f *FD) write(cmd uint32, req unsafe.Pointer, reqLen, respLen uintptr) erro
 	return nil
 }
 
-// WriteDirect runs cmd with write() only, skipping the ioctl path: for the
-// doorbell, where the ioctl's attribute parsing is pure overhead.
-func WriteDirect[Req any](f *FD, cmd uint32, req *Req, respLen uintptr) error {
-	err := f.write(cmd, unsafe.Pointer(req), unsafe.Sizeof(*req), respLen)
-	runtime.KeepAlive(req)
-	return err
-}
-
 // QueryPortEx runs the native UVERBS_METHOD_QUERY_PORT.
 func (f *FD) QueryPortEx(port uint8, resp *QueryPortRespEx) error {
-	var b ioctlBuf
+	s := getScratch()
+	defer putScratch(s)
+	out := (*QueryPortRespEx)(unsafe.Pointer(&s.resp[0]))
+	b := &s.b
 	b.attrs[0] = Attr{AttrID: UVERBS_ATTR_QUERY_PORT_PORT_NUM, Len: 8, Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(port)}
-	b.attrs[1] = Attr{AttrID: UVERBS_ATTR_QUERY_PORT_RESP, Len: uint16(unsafe.Sizeof(*resp)), Flags: UVERBS_ATTR_F_MANDATORY, Data: Ptr(resp)}
-	err := f.ioctl(&b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_QUERY_PORT, 2)
-	runtime.KeepAlive(resp)
-	return err
+	b.attrs[1] = Attr{AttrID: UVERBS_ATTR_QUERY_PORT_RESP, Len: uint16(unsafe.Sizeof(*resp)), Flags: UVERBS_ATTR_F_MANDATORY, Data: Ptr(out)}
+	if err := f.ioctl(b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_QUERY_PORT, 2); err != nil {
+		return err
+	}
+	*resp = *out
+	return nil
 }
 
 // QueryGIDEntry runs the native UVERBS_METHOD_QUERY_GID_ENTRY.
 func (f *FD) QueryGIDEntry(port uint32, index uint32, resp *GIDEntry) error {
-	var b ioctlBuf
+	s := getScratch()
+	defer putScratch(s)
+	out := (*GIDEntry)(unsafe.Pointer(&s.resp[0]))
+	b := &s.b
 	b.attrs[0] = Attr{AttrID: UVERBS_ATTR_QUERY_GID_ENTRY_PORT, Len: 8, Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(port)}
 	b.attrs[1] = Attr{AttrID: UVERBS_ATTR_QUERY_GID_ENTRY_GID_INDEX, Len: 8, Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(index)}
 	b.attrs[2] = Attr{AttrID: UVERBS_ATTR_QUERY_GID_ENTRY_FLAGS, Len: 8, Flags: UVERBS_ATTR_F_MANDATORY, Data: 0}
-	b.attrs[3] = Attr{AttrID: UVERBS_ATTR_QUERY_GID_ENTRY_RESP_ENTRY, Len: uint16(unsafe.Sizeof(*resp)), Flags: UVERBS_ATTR_F_MANDATORY, Data: Ptr(resp)}
-	err := f.ioctl(&b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_QUERY_GID_ENTRY, 4)
-	runtime.KeepAlive(resp)
-	return err
+	b.attrs[3] = Attr{AttrID: UVERBS_ATTR_QUERY_GID_ENTRY_RESP_ENTRY, Len: uint16(unsafe.Sizeof(*resp)), Flags: UVERBS_ATTR_F_MANDATORY, Data: Ptr(out)}
+	if err := f.ioctl(b, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_QUERY_GID_ENTRY, 4); err != nil {
+		return err
+	}
+	*resp = *out
+	return nil
 }
 
 // Call runs write command cmd whose whole response is the core response.

@@ -7,5 +7,8 @@
 // Layouts and constants are hand-transcribed; abi_test.go compiles the same
 // names against the installed headers with the C compiler and compares every
 // size, offset and value. All unsafe code of the verbs layer lives here
-// (files ending in _unsafe.go).
+// (files ending in _unsafe.go). Every buffer whose address travels to the
+// kernel inside a command (ioctl attributes, requests, responses) is a pooled
+// heap object, never the caller's variable: the runtime cannot see such
+// addresses and may move a goroutine's stack.
 package uverbs

@@ -21,24 +21,45 @@ type Queue struct {
 	mask     uint32
 	elemSize uint32
 	log2     uint32
+	mapped   bool // mem is an mmap of the uverbs file (else NewQueue's caller owns it)
 }
 
-// MapQueue maps the queue the kernel described with mi. Each mmap cookie can
-// be mapped once.
-func (f *FD) MapQueue(mi MMInfo) (*Queue, error) {
-	if mi.Size < RxeQueueDataOffset {
+// MapQueue maps the queue the kernel described with mi, whose slots hold at
+// least minElem bytes (the struct read from or written to each). Each mmap
+// cookie can be mapped once.
+func (f *FD) MapQueue(mi MMInfo, minElem uintptr) (*Queue, error) {
+	if mi.Size < RxeQueueDataOffset || mi.Size > 1<<31 {
 		return nil, fmt.Errorf("rxe queue of %d bytes: %w", mi.Size, unix.EINVAL)
 	}
 	mem, err := unix.Mmap(f.fd, int64(mi.Offset), int(mi.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, err
 	}
+	q, err := NewQueue(mem, minElem)
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
+	q.mapped = true
+	return q, nil
+}
+
+// NewQueue interprets mem as an rxe queue: it checks that the header's
+// log2_elem_size and index_mask describe a ring that fits mem, with slots of
+// at least minElem bytes. The kernel
+// wrote them, but they are read once and every slot access is masked, so
+// a bad header is an error, never an access outside mem. mem must be 8-byte
+// aligned and stay valid (and unmoved) while the queue is used; MapQueue
+// passes the mapping.
+func NewQueue(mem []byte, minElem uintptr) (*Queue, error) {
+	if len(mem) < RxeQueueDataOffset || uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%8 != 0 {
+		return nil, fmt.Errorf("rxe queue of %d bytes: %w", len(mem), unix.EINVAL)
+	}
 	q := &Queue{mem: mem, base: unsafe.Pointer(&mem[0])}
 	q.log2 = atomic.LoadUint32((*uint32)(unsafe.Add(q.base, RxeQueueLog2ElemSizeOffset)))
 	q.mask = atomic.LoadUint32((*uint32)(unsafe.Add(q.base, RxeQueueIndexMaskOffset)))
 	n := uint64(q.mask) + 1
-	if q.log2 > 16 || n&(n-1) != 0 || RxeQueueDataOffset+n<<q.log2 > uint64(len(mem)) {
-		unix.Munmap(mem)
+	if q.log2 > 16 || uintptr(1)<<q.log2 < minElem || n&(n-1) != 0 || RxeQueueDataOffset+n<<q.log2 > uint64(len(mem)) {
 		return nil, fmt.Errorf("rxe queue header log2_elem_size %d index_mask %#x does not fit %d bytes: %w", q.log2, q.mask, len(mem), unix.EPROTO)
 	}
 	q.elemSize = 1 << q.log2
@@ -51,7 +72,10 @@ func (q *Queue) Unmap() error {
 	if q.mem == nil {
 		return nil
 	}
-	err := unix.Munmap(q.mem)
+	var err error
+	if q.mapped {
+		err = unix.Munmap(q.mem)
+	}
 	q.mem, q.base, q.data = nil, nil, nil
 	return err
 }
@@ -65,11 +89,13 @@ func (q *Queue) ElemSize() uint32 { return q.elemSize }
 
 func (q *Queue) index(off uintptr) *uint32 { return (*uint32)(unsafe.Add(q.base, off)) }
 
-// Producer loads producer_index (acquire).
-func (q *Queue) Producer() uint32 { return atomic.LoadUint32(q.index(RxeQueueProducerOffset)) }
+// Producer loads producer_index (acquire). Indices are stored masked; the
+// mask is applied again so that a corrupt index can never make a ring look
+// longer than it is.
+func (q *Queue) Producer() uint32 { return atomic.LoadUint32(q.index(RxeQueueProducerOffset)) & q.mask }
 
-// Consumer loads consumer_index (acquire).
-func (q *Queue) Consumer() uint32 { return atomic.LoadUint32(q.index(RxeQueueConsumerOffset)) }
+// Consumer loads consumer_index (acquire), masked like Producer.
+func (q *Queue) Consumer() uint32 { return atomic.LoadUint32(q.index(RxeQueueConsumerOffset)) & q.mask }
 
 // SetProducer publishes producer_index (release): every slot written
 // before it is visible to the kernel first.

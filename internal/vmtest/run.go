@@ -46,6 +46,7 @@ type Config struct {
 	Init          string        // static binary to run as /init (host path)
 	Setup         string        // passed to the init program
 	Env           []string      // extra guest environment
+	Files         []File        // extra files for the initramfs (e.g. PerftestFiles)
 	Memory        int           // MiB, default 2048
 	CPUs          int           // default 2
 	Timeout       time.Duration // whole boot; default 10 minutes
@@ -121,13 +122,23 @@ func Run(ctx context.Context, cfg Config, binary string, args []string) (*Result
 	return res, err
 }
 
+// DefaultCacheDir is where kernels and packages are cached when
+// Config.CacheDir is empty: $XDG_CACHE_HOME/bcship/vm.
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "bcship", "vm"), nil
+}
+
 func (cfg *Config) defaults() error {
 	if cfg.CacheDir == "" {
-		d, err := os.UserCacheDir()
+		d, err := DefaultCacheDir()
 		if err != nil {
 			return err
 		}
-		cfg.CacheDir = filepath.Join(d, "bcship", "vm")
+		cfg.CacheDir = d
 	}
 	if cfg.Modules == nil {
 		cfg.Modules = RxeModules
@@ -178,6 +189,12 @@ func buildInitramfs(dst string, cfg Config, k *Kernel, binary string, args []str
 		g := fmt.Sprintf("%s/%02d-%s", guestModules, i, filepath.Base(m))
 		c.CopyFile(g, 0o644, m)
 		gc.Modules = append(gc.Modules, "/"+clean(g))
+	}
+	for _, x := range cfg.Files {
+		if !strings.HasPrefix(x.Guest, "/") {
+			return fmt.Errorf("vmtest: guest path %q is not absolute", x.Guest)
+		}
+		c.CopyFile(x.Guest, x.Mode, x.Host)
 	}
 	gbin := guestBinDir + "/" + filepath.Base(binary)
 	c.CopyFile(gbin, 0o755, binary)

@@ -7,7 +7,10 @@
 //
 // It copies itself into the initramfs as /init (so it must be built with
 // CGO_ENABLED=0), and the test binary sees BCSHIP_RXE=rxe0 and
-// BCSHIP_RXE_NETDEV=d0. The exit status is the test binary's; 125 means the
+// BCSHIP_RXE_NETDEV=d0. With --with-perftest the guest also has perftest's
+// latency tools (ib_send_lat, ib_write_lat, ib_read_lat) in
+// BCSHIP_PERFTEST, with their shared libraries and the rxe provider, for
+// benchmarks that compare against them in the same boot. The exit status is the test binary's; 125 means the
 // VM could not be set up, 1 with a message that it did not report a status.
 package main
 
@@ -38,6 +41,7 @@ func host() int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "kill the VM after this long")
 	kpkg := fs.String("kernel", os.Getenv("BCSHIP_VM_KERNEL"), "Debian kernel package (default: linux-image-amd64's dependency)")
 	cache := fs.String("cache", os.Getenv("BCSHIP_VM_CACHE"), "kernel cache directory (default $XDG_CACHE_HOME/bcship/vm)")
+	perftest := fs.Bool("with-perftest", os.Getenv("BCSHIP_VM_PERFTEST") != "", "add perftest's ib_{send,write,read}_lat and their libraries (the guest sees BCSHIP_PERFTEST=dir)")
 	verbose := fs.Bool("v", os.Getenv("BCSHIP_VM_VERBOSE") != "", "log harness steps and timings to stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: rxevm [flags] [--] test-binary [args...]")
@@ -76,10 +80,26 @@ func host() int {
 		Timeout:       *timeout,
 		Log:           log,
 	}
-	for _, k := range []string{"BCSHIP_BENCH", "GOTRACEBACK", "GODEBUG"} {
+	for _, k := range []string{"BCSHIP_BENCH", "BCSHIP_LAT_ROUNDS", "GOTRACEBACK", "GODEBUG"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cfg.Env = append(cfg.Env, k+"="+v)
 		}
+	}
+	if *perftest {
+		cacheDir := cfg.CacheDir
+		if cacheDir == "" {
+			if cacheDir, err = vmtest.DefaultCacheDir(); err != nil {
+				log.Error("rxevm", "err", err)
+				return 1
+			}
+		}
+		files, err := vmtest.PerftestFiles(ctx, log, cacheDir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rxevm:", err)
+			return 1
+		}
+		cfg.Files = append(cfg.Files, files...)
+		cfg.Env = append(cfg.Env, "BCSHIP_PERFTEST="+vmtest.PerftestDir)
 	}
 	res, err := vmtest.Run(ctx, cfg, bin, fs.Args()[1:])
 	if err != nil {
