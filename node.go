@@ -266,7 +266,11 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: node already started", ErrConfig)
 	}
 	n.tr, n.tcp = t, t
-	n.log.Info("node started", "addr", t.Addr().String(), "triple", n.triple, "peers", len(n.cfg.Peers))
+	addr := "none (client only)"
+	if a := t.Addr(); a != nil {
+		addr = a.String() // a net.Addr logs as a struct in JSON
+	}
+	n.log.Info("node started", "addr", addr, "triple", n.triple, "peers", len(n.cfg.Peers))
 	return nil
 }
 
