@@ -17,9 +17,9 @@ APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc 
              qemu-system-x86 busybox-static libibverbs-dev
 
 # Fuzz targets, as package:Target. go test fuzzes one target at a time.
-FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead
+FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead ./verbs:FuzzQueue
 
-.PHONY: all build bcshipd-arm64 test deps vet fmt-check unit arm64 rxe-test fuzz cross testdata clean
+.PHONY: all build bcshipd-arm64 test deps vet fmt-check unit arm64 rxe-test rxe-bench fuzz cross testdata clean
 
 all: build
 
@@ -86,6 +86,15 @@ arm64:
 # harness copies its own static binary in as /init, hence CGO_ENABLED=0.
 rxe-test:
 	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" ./verbs/...
+	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -run 'TestRdma' -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" ./cmd/bcship
+
+# rxe-bench compares verbs latency with perftest (ib_send_lat, ib_write_lat,
+# ib_read_lat) in the same soft-RoCE VM boot; --with-perftest downloads
+# perftest and its shared libraries (cached) into the initramfs. Rounds
+# alternate baseline and ours (BCSHIP_LAT_ROUNDS, default 3); medians printed.
+rxe-bench:
+	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -run '^$$' -bench 'BenchmarkLatency' -benchtime 10000x \
+		-exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --with-perftest --" ./verbs/
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \
