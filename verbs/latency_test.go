@@ -181,7 +181,7 @@ func BenchmarkDoorbell(b *testing.B) {
 	for _, v := range []struct {
 		name string
 		opts verbs.Options
-	}{{"write", verbs.Options{}}, {"ioctl", verbs.Options{IoctlDoorbell: true}}} {
+	}{{"write", verbs.Options{WriteDoorbell: true}}, {"ioctl", verbs.Options{}}} {
 		b.Run(v.name, func(b *testing.B) {
 			p := newPairSignal(b, 1<<16, 128, false, &v.opts)
 			b.ResetTimer()
