@@ -10,7 +10,7 @@ import (
 var objects embed.FS
 
 // Names are the prebuilt kernels.
-var Names = []string{"chase"}
+var Names = []string{"chase", "lookup", "gather"}
 
 // archName maps an ELF machine to the file name part used by the objects.
 func archName(m elf.Machine) (string, error) {

@@ -22,6 +22,7 @@ func newBench() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newBenchInvoke())
+	cmd.AddCommand(newBenchXRDMA("chase"), newBenchXRDMA("lookup"), newBenchXRDMA("gather"), newBenchNode())
 	return cmd
 }
 

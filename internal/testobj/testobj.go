@@ -168,7 +168,7 @@ func RuntimeArgs(triple, out string) []string {
 
 // Kernels are the prebuilt kernels embedded by package kernels, built from
 // testdata/<name>.c into kernels/<name>.<arch>.o.
-var Kernels = []string{"chase"}
+var Kernels = []string{"chase", "lookup", "gather"}
 
 // KernelArgs are clang's arguments for a prebuilt kernel: position
 // independent, so data references work wherever the node maps it.
