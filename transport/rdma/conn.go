@@ -1,0 +1,564 @@
+package rdma
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/verbs"
+	"github.com/bcship/bcship/wire"
+)
+
+// Work request ids: kind in the top byte, a slot index or sequence below.
+const (
+	kindRecv   = 1
+	kindSend   = 2
+	kindCredit = 3
+	kindOp     = 4
+	idMask     = 1<<56 - 1
+)
+
+func wrID(kind int, n uint64) uint64  { return uint64(kind)<<56 | n&idMask }
+func splitID(id uint64) (int, uint64) { return int(id >> 56), id & idMask }
+
+// Immediate data of every SEND: the credits it returns, and flags.
+const (
+	immCredits    = 0xffff
+	immMore       = 1 << 16 // the frame continues in the next SEND
+	immCreditOnly = 1 << 17 // no payload: only credits
+)
+
+// conn is the RC connection to one peer. Its poller goroutine owns the
+// completions and, at the end, destroys the verbs objects and memory.
+type conn struct {
+	t        *Transport
+	peer     uint32
+	nonce    uint64 // setup attempt it answered (responder side)
+	maxFrame uint32 // the peer's limit
+	psn      uint32
+
+	cq  *verbs.CQ
+	qp  *verbs.QP
+	mem []byte // receive ring | send slots | scratch, one MR
+	mr  *verbs.MR
+
+	slotSize    int // ours (receive and send)
+	chunk       int // bytes per SEND: min(ours, the peer's slot size)
+	peerQPN     uint32
+	recvSGE     [][1]verbs.SGE
+	sendSGE     [][1]verbs.SGE
+	scratch     chan int // free scratch slots
+	deadCh      chan struct{}
+	stopping    atomic.Bool
+	destroyOnce sync.Once
+	users       sync.WaitGroup // one-sided callers touching scratch memory
+
+	mu             sync.Mutex
+	ready          bool // the peer's QP is RTS: we may send
+	dead           bool
+	deadErr        error
+	credits        int // receive slots the peer has posted for us
+	minCredits     int
+	toReturn       int // our reposted slots not yet announced
+	threshold      int // toReturn that warrants a credit-only SEND
+	creditInflight int
+	freeSend       []int
+	queue          [][]byte // encoded frames, oldest first
+	queueOff       int      // bytes of queue[0] already sent
+	queued         int      // bytes in queue
+	wrs            []verbs.SendWR
+	ops            map[uint64]*op
+	opSeq          uint64
+	regions        map[string]RemoteRegion
+	creditMsgs     uint64
+	framesSent     uint64
+	framesRecv     uint64
+
+	// poller only
+	reposts    []verbs.RecvWR
+	asm        []byte // frame being reassembled from chunks
+	discarding bool   // skipping the chunks of an oversize frame
+	discardHdr wire.Header
+}
+
+type op struct {
+	done      chan error
+	slot      int
+	abandoned bool // the caller left (context); the poller frees the slot
+}
+
+// newConn creates the QP (in INIT, every receive slot posted), its CQ and
+// registered memory.
+func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) {
+	cfg := &t.cfg
+	c = &conn{t: t, peer: peer, maxFrame: hello.MaxFrame, slotSize: cfg.SlotSize, psn: uint32(randU64()) & 0xffffff,
+		deadCh: make(chan struct{}), ops: map[uint64]*op{}, regions: map[string]RemoteRegion{},
+		scratch: make(chan int, cfg.ScratchSlots)}
+	if c.maxFrame == 0 {
+		c.maxFrame = wire.DefaultMaxFrameSize
+	}
+	defer func() {
+		if err != nil {
+			c.destroy()
+			c = nil
+		}
+	}()
+	recvBytes := cfg.RecvSlots * cfg.SlotSize
+	sendBytes := cfg.SendSlots * cfg.SlotSize
+	if c.mem, err = verbs.AllocBuffer(recvBytes + sendBytes + cfg.ScratchSlots*cfg.ScratchSize); err != nil {
+		return nil, err
+	}
+	if c.mr, err = t.pd.RegMR(c.mem, verbs.AccessLocalWrite); err != nil {
+		return nil, err
+	}
+	sqDepth := cfg.SendSlots + cfg.ScratchSlots + creditSlack
+	if c.cq, err = t.vctx.CreateCQ(sqDepth + cfg.RecvSlots + 16); err != nil {
+		return nil, err
+	}
+	caps := verbs.QPCaps{MaxSendWR: uint32(sqDepth), MaxRecvWR: uint32(cfg.RecvSlots), MaxSendSGE: 1, MaxRecvSGE: 1}
+	// Every send is signaled: completions free send slots and scratch.
+	if c.qp, err = t.pd.CreateQP(verbs.QPConfig{SendCQ: c.cq, RecvCQ: c.cq, Caps: caps, SignalAll: true}); err != nil {
+		return nil, err
+	}
+	if err = c.qp.ToInit(cfg.Port, verbs.AccessAll); err != nil {
+		return nil, err
+	}
+	c.recvSGE = make([][1]verbs.SGE, cfg.RecvSlots)
+	wrs := make([]verbs.RecvWR, cfg.RecvSlots)
+	for i := range wrs {
+		c.recvSGE[i][0], _ = c.mr.SGE(i*cfg.SlotSize, cfg.SlotSize)
+		wrs[i] = verbs.RecvWR{ID: wrID(kindRecv, uint64(i)), SGEs: c.recvSGE[i][:]}
+	}
+	// Receives go in before the peer learns our QPN: no RNR, ever.
+	if err = c.qp.PostRecv(wrs); err != nil {
+		return nil, err
+	}
+	c.sendSGE = make([][1]verbs.SGE, cfg.SendSlots)
+	for i := range cfg.SendSlots {
+		c.sendSGE[i][0], _ = c.mr.SGE(recvBytes+i*cfg.SlotSize, cfg.SlotSize)
+		c.freeSend = append(c.freeSend, i)
+	}
+	for i := range cfg.ScratchSlots {
+		c.scratch <- i
+	}
+	c.threshold = max(1, min(cfg.RecvSlots/4, cfg.RecvSlots-2))
+	return c, nil
+}
+
+func (c *conn) recvBuf(i int) []byte {
+	s := c.slotSize
+	return c.mem[i*s : (i+1)*s]
+}
+
+func (c *conn) sendBuf(i int) []byte {
+	off := c.t.cfg.RecvSlots*c.slotSize + i*c.slotSize
+	return c.mem[off : off+c.slotSize]
+}
+
+func (c *conn) scratchOff(i int) int {
+	cfg := &c.t.cfg
+	return (cfg.RecvSlots+cfg.SendSlots)*cfg.SlotSize + i*cfg.ScratchSize
+}
+
+func (c *conn) localEndpoint() endpoint {
+	return endpoint{GID: c.t.gid.GID, QPN: c.qp.QPN, PSN: c.psn, Slots: uint32(c.t.cfg.RecvSlots),
+		SlotSize: uint32(c.slotSize), Regions: c.t.regionTable()}
+}
+
+// connect brings the QP to RTS against the peer's endpoint.
+func (c *conn) connect(ep endpoint) error {
+	if len(ep.GID) != 16 {
+		return fmt.Errorf("%w: peer GID %v", ErrSetup, ep.GID)
+	}
+	cc := verbs.ConnectConfig{Port: c.t.cfg.Port, GIDIndex: uint8(c.t.gid.Index), MTU: c.t.mtu, LocalPSN: c.psn,
+		Remote: verbs.Endpoint{QPN: ep.QPN, PSN: ep.PSN, GID: ep.GID}, Access: verbs.AccessAll, HopLimit: 64}
+	if err := c.qp.ToRTR(cc); err != nil {
+		return err
+	}
+	if err := c.qp.ToRTS(c.psn); err != nil {
+		return err
+	}
+	c.peerQPN = ep.QPN
+	c.chunk = min(c.slotSize, int(ep.SlotSize))
+	c.credits = int(ep.Slots)
+	c.minCredits = c.credits
+	c.setRegions(ep.Regions)
+	return nil
+}
+
+func (c *conn) setRegions(rs []RemoteRegion) {
+	m := make(map[string]RemoteRegion, len(rs))
+	for _, r := range rs {
+		m[r.Name] = r
+	}
+	c.mu.Lock()
+	c.regions = m
+	c.mu.Unlock()
+}
+
+func (c *conn) setReady() {
+	c.mu.Lock()
+	c.ready = true
+	c.pumpLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+func (c *conn) downErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &transport.PeerDownError{Peer: c.peer, Err: c.deadErr}
+}
+
+// enqueue queues an encoded frame and sends what credits allow.
+func (c *conn) enqueue(buf []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return &transport.PeerDownError{Peer: c.peer, Err: c.deadErr}
+	}
+	if len(c.queue) > 0 && c.queued+len(buf) > c.t.cfg.MaxQueued {
+		return fmt.Errorf("rdma: peer %d: %w (%d bytes waiting for credits)", c.peer, ErrQueueFull, c.queued)
+	}
+	c.queue = append(c.queue, buf)
+	c.queued += len(buf)
+	c.pumpLocked()
+	return nil
+}
+
+// pumpLocked posts queued chunks while credits and send slots last, with
+// the credits owed to the peer piggybacked, and a credit-only SEND when
+// many are owed and nothing carried them. One credit stays reserved for
+// credit-only SENDs, so two sides out of data credits still unblock each
+// other.
+func (c *conn) pumpLocked() {
+	if c.dead || !c.ready {
+		return
+	}
+	wrs := c.wrs[:0]
+	for len(c.queue) > 0 && c.credits >= 2 && len(c.freeSend) > 0 {
+		f := c.queue[0]
+		n := min(len(f)-c.queueOff, c.chunk)
+		s := c.freeSend[len(c.freeSend)-1]
+		c.freeSend = c.freeSend[:len(c.freeSend)-1]
+		copy(c.sendBuf(s), f[c.queueOff:c.queueOff+n])
+		c.queueOff += n
+		more := c.queueOff < len(f)
+		ret := min(c.toReturn, immCredits)
+		c.toReturn -= ret
+		imm := uint32(ret)
+		if more {
+			imm |= immMore
+		}
+		c.sendSGE[s][0].Length = uint32(n)
+		wrs = append(wrs, verbs.SendWR{ID: wrID(kindSend, uint64(s)), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
+			SGEs: c.sendSGE[s][:], Imm: imm})
+		c.credits--
+		if !more {
+			c.queue[0] = nil
+			c.queue = c.queue[1:]
+			c.queued -= len(f)
+			c.queueOff = 0
+			c.framesSent++
+			c.t.framesSent.Add(1)
+			c.t.bytesSent.Add(uint64(len(f)))
+		}
+	}
+	if c.toReturn >= c.threshold && c.credits >= 1 && c.creditInflight < creditSlack {
+		ret := min(c.toReturn, immCredits)
+		c.toReturn -= ret
+		wrs = append(wrs, verbs.SendWR{ID: wrID(kindCredit, 0), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
+			Imm: uint32(ret) | immCreditOnly})
+		c.credits--
+		c.creditInflight++
+		c.creditMsgs++
+	}
+	c.minCredits = min(c.minCredits, c.credits)
+	if len(c.queue) == 0 {
+		c.queue = nil // let a long queue's backing array go
+	}
+	c.wrs = wrs[:0]
+	if len(wrs) == 0 {
+		return
+	}
+	if err := c.qp.PostSend(wrs); err != nil {
+		c.failLocked(err)
+		go c.notify(err)
+	}
+}
+
+// poll is the connection's completion loop: it spins for SpinFor after
+// the last completion, then sleeps with a doubling pause up to MaxSleep
+// (verbs has no completion channel to block on).
+func (c *conn) poll() {
+	defer c.t.wg.Done()
+	defer c.destroy()
+	wcs := make([]verbs.WC, 64)
+	busy := c.t.cfg.TCP.BusyPoll
+	last := time.Now()
+	var pause time.Duration
+	for spins := 0; !c.stopping.Load(); spins++ {
+		n, err := c.cq.Poll(wcs)
+		if err != nil {
+			c.fail(err, true)
+			return
+		}
+		if n == 0 {
+			if busy || spins&63 != 0 || time.Since(last) < c.t.cfg.SpinFor {
+				runtime.Gosched()
+				continue
+			}
+			pause = min(max(2*pause, 5*time.Microsecond), c.t.cfg.MaxSleep)
+			time.Sleep(pause)
+			continue
+		}
+		pause, last = 0, time.Now()
+		c.handle(wcs[:n])
+	}
+}
+
+// handle processes one batch of completions: receive slots are copied
+// out and reposted, and their credits announced, before the node sees the
+// frames, so a slow handler never starves the peer of credits.
+func (c *conn) handle(wcs []verbs.WC) {
+	var frames [][]byte
+	c.reposts = c.reposts[:0]
+	var freed []int
+	gained, creditDone := 0, 0
+	for i := range wcs {
+		wc := &wcs[i]
+		kind, n := splitID(wc.ID)
+		if wc.Status != verbs.WCSuccess {
+			if c.isDead() {
+				continue // flushed after we failed
+			}
+			err := fmt.Errorf("%s completion: %w", kindName(kind), wc.Err())
+			c.fail(err, true)
+			return
+		}
+		switch kind {
+		case kindRecv:
+			gained += int(wc.Imm & immCredits)
+			if wc.Imm&immCreditOnly == 0 {
+				var err error
+				if frames, err = c.assemble(frames, c.recvBuf(int(n))[:wc.ByteLen], wc.Imm&immMore != 0); err != nil {
+					c.fail(err, true)
+					return
+				}
+			}
+			c.reposts = append(c.reposts, verbs.RecvWR{ID: wc.ID, SGEs: c.recvSGE[n][:]})
+		case kindSend:
+			freed = append(freed, int(n))
+		case kindCredit:
+			creditDone++
+		case kindOp:
+			c.completeOp(wc.ID, nil)
+		}
+	}
+	if len(c.reposts) > 0 {
+		if err := c.qp.PostRecv(c.reposts); err != nil {
+			c.fail(err, true)
+			return
+		}
+	}
+	c.mu.Lock()
+	c.credits += gained
+	c.toReturn += len(c.reposts)
+	c.creditInflight -= creditDone
+	c.freeSend = append(c.freeSend, freed...)
+	c.pumpLocked()
+	c.mu.Unlock()
+	for _, f := range frames {
+		c.deliver(f)
+	}
+}
+
+func kindName(k int) string {
+	switch k {
+	case kindRecv:
+		return "receive"
+	case kindSend:
+		return "send"
+	case kindCredit:
+		return "credit"
+	case kindOp:
+		return "one-sided"
+	}
+	return "unknown"
+}
+
+// assemble collects a frame's chunks; frames arrive in order on RC. A
+// frame over our limit is skipped chunk by chunk and answered.
+func (c *conn) assemble(frames [][]byte, chunk []byte, more bool) ([][]byte, error) {
+	if c.discarding {
+		if !more {
+			c.discarding = false
+			c.answer(c.discardHdr.RequestID, wire.CodeTooLarge, fmt.Sprintf("rdma: frame of %d bytes over the limit of %d",
+				c.discardHdr.Length, c.t.cfg.TCP.MaxFrame))
+		}
+		return frames, nil
+	}
+	if c.asm == nil {
+		if !more {
+			return append(frames, bytes.Clone(chunk)), nil
+		}
+		h, err := wire.ParseHeader(chunk)
+		if err != nil {
+			return frames, fmt.Errorf("rdma: stream lost its framing: %w", err)
+		}
+		if h.Length > c.t.cfg.TCP.MaxFrame {
+			c.discarding, c.discardHdr = true, h
+			return frames, nil
+		}
+		c.asm = make([]byte, 0, wire.HeaderSize+int(h.Length))
+	}
+	if len(c.asm)+len(chunk) > cap(c.asm) {
+		return frames, fmt.Errorf("rdma: chunks overrun their frame (%d bytes)", cap(c.asm))
+	}
+	c.asm = append(c.asm, chunk...)
+	if !more {
+		frames = append(frames, c.asm)
+		c.asm = nil
+	}
+	return frames, nil
+}
+
+// deliver decodes one frame and hands it to the node; the frame's memory
+// is the message's from now on.
+func (c *conn) deliver(f []byte) {
+	t := c.t
+	h, err := wire.ParseHeader(f)
+	if err != nil || wire.HeaderSize+int(h.Length) != len(f) {
+		c.answer(h.RequestID, wire.CodeBadFrame, fmt.Sprintf("rdma: frame of %d bytes does not match its header (%v)", len(f), err))
+		return
+	}
+	if h.Length > t.cfg.TCP.MaxFrame {
+		c.answer(h.RequestID, wire.CodeTooLarge, fmt.Sprintf("rdma: frame of %d bytes over the limit of %d", h.Length, t.cfg.TCP.MaxFrame))
+		return
+	}
+	t.bytesRecv.Add(uint64(len(f)))
+	t.framesRecv.Add(1)
+	c.mu.Lock()
+	c.framesRecv++
+	c.mu.Unlock()
+	if h.Type == wire.TypeHello {
+		return
+	}
+	m, err := wire.Decode(h.Type, f[wire.HeaderSize:])
+	if err != nil {
+		if h.Type != wire.TypeError { // never answer an ERROR with an ERROR
+			code := wire.CodeBadFrame
+			if errors.Is(err, wire.ErrUnknownType) {
+				code = wire.CodeUnknownType
+			}
+			c.answer(h.RequestID, code, err.Error())
+		}
+		return
+	}
+	t.h.HandleMessage(c.peer, h, m)
+}
+
+func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
+	c.t.badFrames.Add(1)
+	b, err := wire.AppendFrame(nil, wire.Header{RequestID: req, Source: c.t.self}, wire.NewError(code, req, text))
+	if err == nil {
+		c.enqueue(b)
+	}
+}
+
+// fail marks the connection dead once: queued frames are dropped, pending
+// one-sided operations get ErrPeerDown, the QP goes to ERROR (flushing its
+// work requests) and the poller stops and destroys everything. With notify
+// the node hears PeerDown.
+func (c *conn) fail(err error, notify bool) {
+	c.mu.Lock()
+	first := c.failLocked(err)
+	c.mu.Unlock()
+	if first && notify {
+		c.notify(err)
+	}
+}
+
+func (c *conn) failLocked(err error) bool {
+	if c.dead {
+		return false
+	}
+	c.dead, c.deadErr = true, err
+	c.queue, c.queued, c.queueOff = nil, 0, 0
+	down := &transport.PeerDownError{Peer: c.peer, Err: err}
+	for id, o := range c.ops {
+		delete(c.ops, id)
+		if !o.abandoned {
+			o.done <- down
+		}
+	}
+	close(c.deadCh)
+	if c.qp != nil && c.qp.State() != verbs.QPReset {
+		c.qp.ToError()
+	}
+	c.stopping.Store(true)
+	return true
+}
+
+// notify detaches the connection from its peer (the next Send sets up a
+// new one) and tells the node the peer is down.
+func (c *conn) notify(err error) {
+	t := c.t
+	t.mu.Lock()
+	cur := false
+	if ps := t.peers[c.peer]; ps != nil && ps.conn == c {
+		ps.conn, cur = nil, true
+	}
+	closed := t.closed
+	t.mu.Unlock()
+	if cur && !closed {
+		t.log.Info("rdma peer down", "peer", c.peer, "err", err)
+		t.h.PeerDown(c.peer, &transport.PeerDownError{Peer: c.peer, Err: err})
+	}
+}
+
+// destroy releases the verbs objects and memory once no one-sided caller
+// touches the scratch memory any more.
+func (c *conn) destroy() {
+	c.destroyOnce.Do(func() {
+		c.mu.Lock()
+		if !c.dead {
+			c.failLocked(transport.ErrClosed)
+		}
+		c.mu.Unlock()
+		c.users.Wait()
+		if c.qp != nil {
+			c.qp.Close()
+		}
+		if c.cq != nil {
+			c.cq.Close()
+		}
+		if c.mr != nil {
+			c.mr.Close()
+		}
+		if c.mem != nil {
+			verbs.FreeBuffer(c.mem)
+		}
+	})
+}
+
+func (c *conn) info() ConnInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := ConnInfo{Peer: c.peer, QPN: c.qp.QPN, PeerQPN: c.peerQPN, Ready: c.ready && !c.dead, Credits: c.credits,
+		MinCredits: c.minCredits, Queued: c.queued, CreditMsgs: c.creditMsgs, FramesSent: c.framesSent, FramesRecv: c.framesRecv}
+	for _, r := range c.regions {
+		ci.RemoteRegions = append(ci.RemoteRegions, r)
+	}
+	return ci
+}

@@ -1,0 +1,599 @@
+package rdma
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/tcp"
+	"github.com/bcship/bcship/verbs"
+	"github.com/bcship/bcship/wire"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultRecvSlots    = 64
+	DefaultSlotSize     = 8 << 10
+	DefaultSendSlots    = 32
+	DefaultScratchSlots = 4
+	DefaultScratchSize  = 256 << 10
+	DefaultMaxQueued    = 64 << 20
+	DefaultSetupTimeout = 2 * time.Second
+	DefaultSpinFor      = 50 * time.Microsecond
+	DefaultMaxSleep     = 500 * time.Microsecond
+	DefaultOpTimeout    = time.Second
+
+	minSlots    = 4
+	minSlotSize = 256
+	// creditSlack is how many credit-only messages may be in flight; the
+	// send queue is sized for them.
+	creditSlack = 4
+)
+
+// Config configures a Transport.
+type Config struct {
+	// TCP configures the control transport: Self, Listen, Peers, Hello,
+	// Handler, MaxFrame, heartbeats. Its Handler is the node's; the RDMA
+	// transport wraps it. CapRDMA is added to Hello.Caps.
+	TCP tcp.Config
+	// Device is the RDMA device (e.g. "rxe0"); Port its port (default 1).
+	Device string
+	Port   uint8
+	// RecvSlots and SlotSize shape each connection's receive ring: the
+	// credits a peer gets and the largest SEND; larger frames are chunked.
+	RecvSlots, SlotSize int
+	// SendSlots is the number of registered send buffers (SlotSize each)
+	// per connection: SENDs in flight.
+	SendSlots int
+	// ScratchSlots × ScratchSize is the registered staging memory for
+	// one-sided READ/WRITE per connection; larger accesses are split.
+	ScratchSlots, ScratchSize int
+	// MaxQueued bounds the bytes of frames waiting for credits per peer;
+	// beyond it Send fails with ErrQueueFull.
+	MaxQueued int
+	// SetupTimeout bounds an RDMA connection setup (one TCP round trip).
+	SetupTimeout time.Duration
+	// SpinFor is how long a CQ poller spins after its last completion
+	// before it starts sleeping (doubling up to MaxSleep). TCP.BusyPoll
+	// makes it spin forever.
+	SpinFor, MaxSleep time.Duration
+	// OpTimeout bounds a one-sided access; a QP that completes nothing in
+	// that time is declared failed (ErrPeerDown).
+	OpTimeout time.Duration
+}
+
+// Transport moves frames over RC queue pairs: one QP and one CQ (with its
+// poller goroutine) per peer, set up over the TCP control connection. Peers
+// without RDMA are reached over that TCP connection.
+type Transport struct {
+	cfg  Config
+	tcp  *tcp.Transport
+	h    transport.Handler
+	log  *slog.Logger
+	self uint32
+
+	vctx *verbs.Context
+	pd   *verbs.PD
+	gid  verbs.GIDInfo
+	mtu  verbs.MTU
+
+	mu      sync.Mutex
+	peers   map[uint32]*peerState
+	regions map[string]*localRegion
+	retired map[*localRegion]struct{} // replaced, deregistered after retireAfter
+	closed  bool
+	wg      sync.WaitGroup // pollers
+
+	bytesSent, bytesRecv   atomic.Uint64
+	framesSent, framesRecv atomic.Uint64
+	badFrames              atomic.Uint64
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// peerState is the RDMA side of one peer. Guarded by Transport.mu.
+type peerState struct {
+	conn     *conn
+	dialing  chan struct{} // closed when our setup attempt ends
+	nonce    uint64        // of our setup attempt
+	reply    chan ctrlMsg  // ACCEPT/REJECT for it
+	tcpOnly  bool          // the peer has no RDMA (until its TCP link drops)
+	retryAt  time.Time     // after a failed setup, TCP until then
+	setupErr error
+}
+
+type localRegion struct {
+	name string
+	buf  []byte
+	mr   *verbs.MR
+}
+
+// New opens the RDMA device and starts the TCP control transport.
+func New(cfg Config) (*Transport, error) {
+	if cfg.TCP.Handler == nil {
+		return nil, errors.New("rdma: Config.TCP.Handler is required")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.RecvSlots, DefaultRecvSlots)
+	def(&cfg.SlotSize, DefaultSlotSize)
+	def(&cfg.SendSlots, DefaultSendSlots)
+	def(&cfg.ScratchSlots, DefaultScratchSlots)
+	def(&cfg.ScratchSize, DefaultScratchSize)
+	def(&cfg.MaxQueued, DefaultMaxQueued)
+	cfg.RecvSlots = max(cfg.RecvSlots, minSlots)
+	cfg.SlotSize = max(cfg.SlotSize, minSlotSize)
+	if cfg.Port == 0 {
+		cfg.Port = 1
+	}
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = DefaultSetupTimeout
+	}
+	if cfg.SpinFor <= 0 {
+		cfg.SpinFor = DefaultSpinFor
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
+	if cfg.MaxSleep <= 0 {
+		cfg.MaxSleep = DefaultMaxSleep
+	}
+	if cfg.TCP.MaxFrame == 0 {
+		cfg.TCP.MaxFrame = wire.DefaultMaxFrameSize
+	}
+	log := cfg.TCP.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Transport{cfg: cfg, h: cfg.TCP.Handler, log: log, self: cfg.TCP.Self,
+		peers: map[uint32]*peerState{}, regions: map[string]*localRegion{}, retired: map[*localRegion]struct{}{}}
+	if err := t.openDevice(); err != nil {
+		return nil, err
+	}
+	tc := cfg.TCP
+	tc.Handler = (*ctrl)(t)
+	tc.Hello.Caps |= wire.CapRDMA
+	tt, err := tcp.New(tc)
+	if err != nil {
+		t.closeDevice()
+		return nil, err
+	}
+	t.tcp = tt
+	return t, nil
+}
+
+func (t *Transport) openDevice() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	vc, err := verbs.Open(ctx, t.cfg.Device, nil)
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %w", ErrNoRDMA, t.cfg.Device, err)
+	}
+	fail := func(err error) error {
+		vc.Close()
+		return fmt.Errorf("%w: %s: %w", ErrNoRDMA, t.cfg.Device, err)
+	}
+	g, err := verbs.FindRoCEv2GID(t.cfg.Device, int(t.cfg.Port))
+	if err != nil {
+		return fail(err)
+	}
+	pa, err := vc.QueryPort(t.cfg.Port)
+	if err != nil {
+		return fail(err)
+	}
+	if pa.State != verbs.PortActive {
+		return fail(fmt.Errorf("port %d is not active (state %d)", t.cfg.Port, pa.State))
+	}
+	pd, err := vc.AllocPD()
+	if err != nil {
+		return fail(err)
+	}
+	t.vctx, t.pd, t.gid, t.mtu = vc, pd, g, pa.ActiveMTU
+	return nil
+}
+
+func (t *Transport) closeDevice() {
+	for _, r := range t.regions {
+		r.mr.Close()
+	}
+	for r := range t.retired {
+		r.mr.Close()
+	}
+	t.pd.Close()
+	t.vctx.Close()
+}
+
+// Addr is the control listener's address, or nil.
+func (t *Transport) Addr() net.Addr { return t.tcp.Addr() }
+
+// SetPeerAddr records the control address of peer id.
+func (t *Transport) SetPeerAddr(id uint32, addr string) { t.tcp.SetPeerAddr(id, addr) }
+
+// GID is the local RoCE v2 GID used for connections.
+func (t *Transport) GID() net.IP { return t.gid.GID }
+
+// Send implements transport.Transport: over the peer's RC QP when both
+// sides have RDMA, else over TCP. It does not wait for credits: frames
+// queue (up to MaxQueued bytes) and go out as credits return.
+func (t *Transport) Send(peer uint32, h wire.Header, m wire.Message) error {
+	c, err := t.connFor(peer)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return t.tcp.Send(peer, h, m)
+	}
+	h.Source = t.self
+	buf, err := wire.AppendFrame(nil, h, m)
+	if err != nil {
+		return err
+	}
+	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
+		return fmt.Errorf("rdma: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, peer, wire.ErrTooLarge, c.maxFrame)
+	}
+	return c.enqueue(buf)
+}
+
+// Connect implements transport.Transport: the TCP connection, then the RC
+// QP when the peer has RDMA.
+func (t *Transport) Connect(peer uint32) error {
+	_, err := t.connFor(peer)
+	return err
+}
+
+// connFor returns the RDMA connection to peer, setting it up if needed,
+// or nil when the peer is to be reached over TCP.
+func (t *Transport) connFor(peer uint32) (*conn, error) {
+	t.mu.Lock()
+	for {
+		if t.closed {
+			t.mu.Unlock()
+			return nil, transport.ErrClosed
+		}
+		ps := t.peerLocked(peer)
+		if c := ps.conn; c != nil && !c.isDead() {
+			t.mu.Unlock()
+			return c, nil
+		}
+		if ps.dialing != nil {
+			ch := ps.dialing
+			t.mu.Unlock()
+			<-ch
+			t.mu.Lock()
+			if ps.conn == nil && ps.setupErr != nil && !ps.tcpOnly {
+				err := ps.setupErr
+				t.mu.Unlock()
+				return nil, err
+			}
+			continue
+		}
+		if ps.tcpOnly || time.Now().Before(ps.retryAt) {
+			t.mu.Unlock()
+			return nil, nil
+		}
+		ps.dialing = make(chan struct{})
+		ps.nonce = randU64()
+		ps.reply = make(chan ctrlMsg, 1)
+		t.mu.Unlock()
+
+		c, err := t.dial(peer, ps)
+
+		t.mu.Lock()
+		close(ps.dialing)
+		ps.dialing, ps.reply = nil, nil
+		ps.setupErr = err
+		if err != nil {
+			if errors.Is(err, transport.ErrPeerDown) || errors.Is(err, transport.ErrUnknownPeer) || errors.Is(err, transport.ErrClosed) {
+				t.mu.Unlock()
+				return nil, err
+			}
+			// RDMA failed but TCP works: use TCP for a while.
+			ps.retryAt = time.Now().Add(5 * time.Second)
+			t.log.Warn("rdma setup failed; using TCP", "peer", peer, "err", err)
+			t.mu.Unlock()
+			return nil, nil
+		}
+		if c == nil { // no RDMA at the peer, or it set up the connection itself
+			continue
+		}
+		if !t.installLocked(c) {
+			t.mu.Unlock()
+			c.destroy()
+			return nil, transport.ErrClosed
+		}
+	}
+}
+
+func (t *Transport) peerLocked(id uint32) *peerState {
+	ps := t.peers[id]
+	if ps == nil {
+		ps = &peerState{}
+		t.peers[id] = ps
+	}
+	return ps
+}
+
+// installLocked makes c its peer's connection and starts its poller.
+func (t *Transport) installLocked(c *conn) bool {
+	if t.closed {
+		return false
+	}
+	ps := t.peerLocked(c.peer)
+	if old := ps.conn; old != nil && old != c {
+		// The peer set up a new connection: it gave the old one up, and
+		// whatever was in flight on it is lost.
+		go old.fail(errors.New("rdma: replaced by a new connection"), true)
+	}
+	ps.conn = c
+	t.wg.Add(1)
+	go c.poll()
+	return true
+}
+
+// dial runs our side of a setup as initiator. It returns nil, nil when
+// the peer has no RDMA or when the peer's own simultaneous setup won.
+func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
+	if err := t.tcp.Connect(peer); err != nil {
+		return nil, err
+	}
+	hello, ok := t.hello(peer)
+	if !ok || !hello.Caps.Has(wire.CapRDMA) {
+		t.mu.Lock()
+		ps.tcpOnly = true
+		t.mu.Unlock()
+		return nil, nil
+	}
+	c, err := t.newConn(peer, hello)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	nonce, reply := ps.nonce, ps.reply
+	t.mu.Unlock()
+	if err := t.sendCtrl(peer, &ctrlMsg{Kind: ctrlConnect, Nonce: nonce, EP: c.localEndpoint()}); err != nil {
+		c.destroy()
+		return nil, err
+	}
+	timer := time.NewTimer(t.cfg.SetupTimeout)
+	defer timer.Stop()
+	select {
+	case m := <-reply:
+		if m.Kind == ctrlReject {
+			c.destroy()
+			if m.Reason == rejectCollision {
+				return nil, nil // the peer's setup (lower id) becomes the connection
+			}
+			return nil, fmt.Errorf("%w: peer %d refused: %s", ErrSetup, peer, m.Reason)
+		}
+		if err := c.connect(m.EP); err != nil {
+			c.destroy()
+			return nil, err
+		}
+		c.ready = true
+		if err := t.sendCtrl(peer, &ctrlMsg{Kind: ctrlReady, Nonce: nonce}); err != nil {
+			c.destroy()
+			return nil, err
+		}
+		t.log.Debug("rdma connected", "peer", peer, "qpn", c.qp.QPN, "remote_qpn", m.EP.QPN)
+		return c, nil
+	case <-timer.C:
+		c.destroy()
+		return nil, fmt.Errorf("%w: peer %d did not answer within %v", ErrSetup, peer, t.cfg.SetupTimeout)
+	}
+}
+
+const rejectCollision = "collision"
+
+func (t *Transport) hello(peer uint32) (wire.Hello, bool) {
+	for _, p := range t.tcp.Peers() {
+		if p.ID == peer && p.Connected {
+			return p.Hello, true
+		}
+	}
+	return wire.Hello{}, false
+}
+
+func (t *Transport) sendCtrl(peer uint32, m *ctrlMsg) error {
+	return t.tcp.Send(peer, wire.Header{}, &wire.AM{Handler: ctrlHandler, Origin: t.self, Arg: m.encode()})
+}
+
+// ctrl is the Handler the TCP transport calls: it takes the RDMA control
+// messages and passes everything else to the node.
+type ctrl Transport
+
+func (h *ctrl) HandleMessage(from uint32, hd wire.Header, m wire.Message) {
+	t := (*Transport)(h)
+	if am, ok := m.(*wire.AM); ok && am.Handler == ctrlHandler {
+		t.onCtrl(from, am.Arg)
+		return
+	}
+	t.h.HandleMessage(from, hd, m)
+}
+
+// PeerDown: the control connection died, so the peer did (or is
+// unreachable): its RDMA connection goes too, and the node hears once.
+func (h *ctrl) PeerDown(peer uint32, err error) {
+	t := (*Transport)(h)
+	t.mu.Lock()
+	var c *conn
+	if ps := t.peers[peer]; ps != nil {
+		c, ps.conn = ps.conn, nil
+		ps.tcpOnly, ps.retryAt = false, time.Time{}
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.fail(err, false)
+	}
+	t.h.PeerDown(peer, err)
+}
+
+func (t *Transport) onCtrl(from uint32, arg []byte) {
+	m, err := decodeCtrl(arg)
+	if err != nil {
+		t.log.Warn("bad rdma control message", "peer", from, "err", err)
+		return
+	}
+	switch m.Kind {
+	case ctrlConnect:
+		t.accept(from, m)
+	case ctrlAccept, ctrlReject:
+		t.mu.Lock()
+		if ps := t.peers[from]; ps != nil && ps.reply != nil && ps.nonce == m.Nonce {
+			select {
+			case ps.reply <- m:
+			default:
+			}
+		}
+		t.mu.Unlock()
+	case ctrlReady:
+		t.mu.Lock()
+		var c *conn
+		if ps := t.peers[from]; ps != nil && ps.conn != nil && ps.conn.nonce == m.Nonce {
+			c = ps.conn
+		}
+		t.mu.Unlock()
+		if c != nil {
+			c.setReady()
+		}
+	case ctrlRegions:
+		t.mu.Lock()
+		var c *conn
+		if ps := t.peers[from]; ps != nil {
+			c = ps.conn
+		}
+		t.mu.Unlock()
+		if c != nil {
+			c.setRegions(m.EP.Regions)
+		}
+	}
+}
+
+// accept answers a peer's CONNECT as responder: our QP goes to RTS before
+// ACCEPT leaves, and we send on it once READY says theirs is too.
+func (t *Transport) accept(from uint32, m ctrlMsg) {
+	t.mu.Lock()
+	ps := t.peerLocked(from)
+	collide := ps.dialing != nil && t.self < from
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return
+	}
+	if collide {
+		// Both sides dialed: the lower id's setup wins.
+		t.sendCtrl(from, &ctrlMsg{Kind: ctrlReject, Nonce: m.Nonce, Reason: rejectCollision})
+		return
+	}
+	hello, _ := t.hello(from)
+	c, err := t.newConn(from, hello)
+	if err == nil {
+		if err = c.connect(m.EP); err != nil {
+			c.destroy()
+		}
+	}
+	if err != nil {
+		t.log.Warn("rdma accept failed", "peer", from, "err", err)
+		t.sendCtrl(from, &ctrlMsg{Kind: ctrlReject, Nonce: m.Nonce, Reason: err.Error()})
+		return
+	}
+	c.nonce = m.Nonce
+	t.mu.Lock()
+	ok := t.installLocked(c)
+	t.mu.Unlock()
+	if !ok {
+		c.destroy()
+		return
+	}
+	if err := t.sendCtrl(from, &ctrlMsg{Kind: ctrlAccept, Nonce: m.Nonce, EP: c.localEndpoint()}); err != nil {
+		c.fail(err, false)
+	}
+}
+
+// Peers implements transport.Transport (the control connections).
+func (t *Transport) Peers() []transport.PeerInfo { return t.tcp.Peers() }
+
+// Stats implements transport.Transport: TCP and RDMA traffic together.
+func (t *Transport) Stats() transport.Stats {
+	s := t.tcp.Stats()
+	s.BytesSent += t.bytesSent.Load()
+	s.BytesRecv += t.bytesRecv.Load()
+	s.FramesSent += t.framesSent.Load()
+	s.FramesRecv += t.framesRecv.Load()
+	s.BadFrames += t.badFrames.Load()
+	return s
+}
+
+// ConnInfo describes one RDMA connection.
+type ConnInfo struct {
+	Peer          uint32
+	QPN, PeerQPN  uint32
+	Ready         bool
+	Credits       int // SENDs the peer can take now
+	MinCredits    int // lowest Credits seen (never below 0)
+	Queued        int // frame bytes waiting for credits
+	CreditMsgs    uint64
+	FramesSent    uint64
+	FramesRecv    uint64
+	RemoteRegions []RemoteRegion
+}
+
+// Conns describes the live RDMA connections.
+func (t *Transport) Conns() []ConnInfo {
+	t.mu.Lock()
+	var cs []*conn
+	for _, ps := range t.peers {
+		if ps.conn != nil {
+			cs = append(cs, ps.conn)
+		}
+	}
+	t.mu.Unlock()
+	out := make([]ConnInfo, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.info())
+	}
+	return out
+}
+
+// Close implements transport.Transport.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var cs []*conn
+	for _, ps := range t.peers {
+		if ps.conn != nil {
+			cs = append(cs, ps.conn)
+			ps.conn = nil
+		}
+	}
+	t.mu.Unlock()
+	err := t.tcp.Close()
+	for _, c := range cs {
+		c.fail(transport.ErrClosed, false)
+	}
+	t.wg.Wait()
+	t.mu.Lock()
+	t.closeDevice()
+	t.mu.Unlock()
+	return err
+}
+
+func randU64() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
