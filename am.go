@@ -13,7 +13,10 @@ type amHandler struct {
 	entry string
 	img   *loader.Image
 	fns   map[string]uintptr // resolved at registration; read-only after
+	speed speed              // of its entry: may it run inline (inline.go)
 }
+
+func (h *amHandler) speedOf(string) *speed { return &h.speed }
 
 func (h *amHandler) fn(entry string) (uintptr, error) {
 	if a, ok := h.fns[entry]; ok {

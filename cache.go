@@ -20,8 +20,24 @@ type codeEntry struct {
 	refs    int
 	evicted bool
 
-	symMu sync.Mutex
-	syms  map[string]uintptr
+	symMu  sync.Mutex
+	syms   map[string]uintptr
+	speeds map[string]*speed // per entry: may it run inline (inline.go)
+}
+
+// speedOf returns the inline record of entry.
+func (e *codeEntry) speedOf(entry string) *speed {
+	e.symMu.Lock()
+	defer e.symMu.Unlock()
+	s := e.speeds[entry]
+	if s == nil {
+		if e.speeds == nil {
+			e.speeds = map[string]*speed{}
+		}
+		s = &speed{}
+		e.speeds[entry] = s
+	}
+	return s
 }
 
 // fn returns the address of entry, caching lookups.
@@ -80,6 +96,15 @@ func (c *codeCache) release(e *codeEntry) {
 	if done {
 		e.img.Close()
 	}
+}
+
+// fast reports whether h is cached and the last run of its entry
+// qualified it for inline execution.
+func (c *codeCache) fast(h bundle.Digest, entry string) bool {
+	c.mu.Lock()
+	e := c.byHash[h]
+	c.mu.Unlock()
+	return e != nil && e.speedOf(entry).fast.Load()
 }
 
 // has reports whether h is cached.

@@ -23,14 +23,11 @@ func (h *handler) PeerDown(peer uint32, err error) { (*Node)(h).peerDown(peer, e
 func (n *Node) handle(from uint32, hd wire.Header, m wire.Message) {
 	switch m := m.(type) {
 	case *wire.Invoke:
-		j := jobFromInvoke(from, m)
-		n.goRun(func() { n.execute(j) })
+		n.dispatch(jobFromInvoke(from, m))
 	case *wire.Forward:
-		j := jobFromInvoke(from, (*wire.Invoke)(m))
-		n.goRun(func() { n.execute(j) })
+		n.dispatch(jobFromInvoke(from, (*wire.Invoke)(m)))
 	case *wire.AM:
-		j := &job{am: m.Handler, arg: m.Arg, origin: m.Origin, req: m.OriginRequest, ttl: m.TTL, from: from}
-		n.goRun(func() { n.execute(j) })
+		n.dispatch(&job{am: m.Handler, arg: m.Arg, origin: m.Origin, req: m.OriginRequest, ttl: m.TTL, from: from})
 	case *wire.Ship:
 		n.handleShip(from, hd, m)
 	case *wire.NeedCode:

@@ -51,6 +51,7 @@ func (j *job) invoke() *wire.Invoke {
 func (n *Node) execute(j *job) {
 	var img interface {
 		fn(string) (uintptr, error)
+		speedOf(entry string) *speed
 	}
 	entry := j.entry
 	if j.am != "" {
@@ -86,7 +87,9 @@ func (n *Node) execute(j *job) {
 	n.stats.invocations.Add(1)
 	n.stats.running.Add(1)
 	defer n.stats.running.Add(-1) // after the outbox is carried out
+	t0 := time.Now()
 	status, acts, st, err := n.run(ctx, fn, j.arg)
+	img.speedOf(entry).record(time.Since(t0), st.ctx.OutboxLen, err == nil)
 	defer n.putState(st)
 	if err != nil {
 		var f *exec.Fault

@@ -68,3 +68,15 @@ BC_ENTRY int64_t got(bc_ctx *ctx, const void *arg, uint64_t n) {
   bc_reply(ctx, arg, n);
   return bc_self(ctx);
 }
+
+/* busy counts down the 64-bit count in its argument, then replies it. */
+BC_ENTRY int64_t busy(bc_ctx *ctx, const void *arg, uint64_t n) {
+  volatile uint64_t i = 0;
+  uint64_t count = 0;
+  if (n >= 8)
+    memcpy(&count, arg, 8);
+  for (i = count; i > 0; i--)
+    ;
+  bc_reply(ctx, &count, sizeof count);
+  return 0;
+}

@@ -1,0 +1,58 @@
+package bcship
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Inline execution.
+//
+// A kernel normally runs on a goroutine of its own, so a slow one cannot hold
+// up the connection it arrived on. For a pointer chase that hand-off is most
+// of a hop: the read loop wakes a goroutine, which runs a kernel for a few
+// microseconds and writes the FORWARD. Code that has proven fast therefore
+// runs on the read loop itself. "Fast" is what the code did last time: it
+// returned within inlineMax, without a fault, producing at most
+// inlineOutboxMax bytes of outbox, for an argument of at most inlineArgMax.
+// A kernel that turns slow costs its connection one slow run, then goes
+// back to its own goroutine. The transport does not count time in the
+// handler as silence, so a peer is never declared dead for it.
+const (
+	inlineMax       = 200 * time.Microsecond
+	inlineArgMax    = 64 << 10
+	inlineOutboxMax = 64 << 10
+)
+
+// speed remembers whether an entry's last run qualified it for inline
+// execution. It is kept per entry, not per code: one slow entry must not
+// be re-qualified by a quick run of another.
+type speed struct {
+	fast atomic.Bool
+}
+
+func (s *speed) record(d time.Duration, outbox uint64, ok bool) {
+	s.fast.Store(ok && d < inlineMax && outbox <= inlineOutboxMax)
+}
+
+// runsInline reports whether j's code may run on the caller's goroutine.
+func (n *Node) runsInline(j *job) bool {
+	if len(j.arg) > inlineArgMax {
+		return false
+	}
+	if j.am != "" {
+		n.amMu.RLock()
+		h := n.ams[j.am]
+		n.amMu.RUnlock()
+		return h != nil && h.speed.fast.Load()
+	}
+	return n.cache.fast(j.hash, j.entry)
+}
+
+// dispatch runs j inline when its code has proven fast, else on a goroutine.
+func (n *Node) dispatch(j *job) {
+	if n.runsInline(j) {
+		n.execute(j)
+		return
+	}
+	n.goRun(func() { n.execute(j) })
+}
