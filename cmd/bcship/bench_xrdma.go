@@ -88,7 +88,7 @@ func newBenchXRDMA(name string) *cobra.Command {
 		Short: "X-RDMA " + name + ": GET-driven vs active message vs shipped code",
 		Long: o.op.long + `
 
-The cluster is in this process (with --procs: one process per data node):
+Each data node runs in its own process (--in-process: all in this one):
 data nodes 0…N-1 and an origin (node N, no data) on loopback TCP. Every answer of every mode is checked against one
 computed in Go. The table shows p50/p99 latency per operation for GET, AM and
 shipped (warm: code cached on every node), shipped cold (each run ships new
@@ -121,7 +121,8 @@ published pointer-chase benchmark.`,
 	f.StringVar(&o.plot, "plot", "", "write a PNG of p50 latency vs "+o.op.sizeName+" to this file")
 	f.IntVar(&o.data, o.op.dataFlag, o.op.dataDef, o.op.dataHelp)
 	f.BoolVar(&o.busy, "busy-poll", false, "nodes busy-poll their sockets")
-	f.BoolVar(&o.procs, "procs", false, "run each data node in its own process (restarted for every size)")
+	f.BoolVar(&o.procs, "procs", true, "run each data node in its own process (restarted for every size); --procs=false or --in-process keeps the cluster in this process (less scheduler noise on few cores)")
+	f.BoolFunc("in-process", "same as --procs=false", func(string) error { o.procs = false; return nil })
 	f.BoolVar(&o.netns, "netns", false, "with --procs implied: each data node in its own network namespace, joined by veths and a bridge (root)")
 	f.StringVar(&o.nodeBinary, "node-binary", "", "with --procs: the bcship binary to run data nodes with (default this one)")
 	f.MarkHidden("node-binary")

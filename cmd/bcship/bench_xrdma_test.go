@@ -17,7 +17,7 @@ import (
 func TestBenchChaseOutputs(t *testing.T) {
 	dir := t.TempDir()
 	csvPath, pngPath := filepath.Join(dir, "chase.csv"), filepath.Join(dir, "chase.png")
-	out := mustRun(t, "bench", "chase", "--nodes", "2", "--hops", "4,16", "--iters", "3", "--cold", "1",
+	out := mustRun(t, "bench", "chase", "--in-process", "--nodes", "2", "--hops", "4,16", "--iters", "3", "--cold", "1",
 		"--elems", "64", "--csv", csvPath, "--plot", pngPath)
 	t.Logf("bench chase:\n%s", out)
 	for _, want := range []string{"hops", "GET/shipped", "shipped/AM", "cold/warm", "\n     4 ", "\n    16 ", "wrote " + csvPath, "wrote " + pngPath,
@@ -67,7 +67,7 @@ func TestBenchChaseOutputs(t *testing.T) {
 // TestBenchSeedFormat: the seed-shaped CSV, in throughput mode.
 func TestBenchSeedFormat(t *testing.T) {
 	csvPath := filepath.Join(t.TempDir(), "seed.csv")
-	out := mustRun(t, "bench", "chase", "--nodes", "2", "--format", "seed", "--hops", "1,2", "--max-time", "1ms",
+	out := mustRun(t, "bench", "chase", "--in-process", "--nodes", "2", "--format", "seed", "--hops", "1,2", "--max-time", "1ms",
 		"--cold", "0", "--inflight", "2", "--elems", "16", "--csv", csvPath)
 	if !strings.Contains(out, "shipped/GET") {
 		t.Errorf("throughput mode prints no throughput:\n%s", out)
@@ -92,8 +92,8 @@ func TestBenchSeedFormat(t *testing.T) {
 // TestBenchLookupGather: the other two operations, one tiny size each.
 func TestBenchLookupGather(t *testing.T) {
 	for _, args := range [][]string{
-		{"bench", "lookup", "--nodes", "3", "--chain", "4", "--entries", "300", "--iters", "3", "--cold", "1"},
-		{"bench", "gather", "--nodes", "3", "--count", "20", "--values", "100", "--iters", "3", "--cold", "1"},
+		{"bench", "lookup", "--in-process", "--nodes", "3", "--chain", "4", "--entries", "300", "--iters", "3", "--cold", "1"},
+		{"bench", "gather", "--in-process", "--nodes", "3", "--count", "20", "--values", "100", "--iters", "3", "--cold", "1"},
 	} {
 		out := mustRun(t, args...)
 		if !strings.Contains(out, "GET/shipped") {
