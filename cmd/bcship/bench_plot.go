@@ -17,7 +17,14 @@ import (
 // mode.
 func xplot(o xbenchOptions, pts []xpoint) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: p50 latency vs %s (%d data nodes, loopback TCP, in process)", o.op.name, o.op.sizeName, o.nodes)
+	where := "one process per node, loopback TCP"
+	switch {
+	case o.netns:
+		where = "one process and network namespace per node"
+	case !o.procs:
+		where = "in one process, loopback TCP"
+	}
+	p.Title.Text = fmt.Sprintf("%s: p50 latency vs %s (%d data nodes, %s)", o.op.name, o.op.sizeName, o.nodes, where)
 	p.X.Label.Text = o.op.sizeName
 	p.Y.Label.Text = fmt.Sprintf("latency per %s (µs)", o.op.name)
 	var sizes []float64
