@@ -16,6 +16,7 @@ import (
 	"github.com/bcship/bcship/exec"
 	"github.com/bcship/bcship/internal/hostrt"
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/rdma"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
@@ -75,6 +76,14 @@ type Config struct {
 	BusyPoll bool
 	// Heartbeat and DeadAfter tune dead-peer detection (see transport/tcp).
 	Heartbeat, DeadAfter time.Duration
+	// RDMADevice, when set (e.g. "rxe0"), runs the node on transport/rdma
+	// over that device: messages go over RC queue pairs to peers that
+	// announce RDMA (TCP to the others), registered regions become MRs,
+	// and Get/Put to RDMA peers are one-sided READ/WRITE. Start fails with
+	// an error matching rdma.ErrNoRDMA when the device is unusable.
+	RDMADevice string
+	// RDMAPort is the device port; default 1.
+	RDMAPort uint8
 	// Toolchain, when set, lets the node compile bundle bitcode for its own
 	// triple and cross-compile for peers; a *toolchain.Toolchain is one.
 	// Nil: prebuilt objects only, and HELLO announces no LLVM, so origins
@@ -104,8 +113,9 @@ type Node struct {
 
 	trMu  sync.RWMutex
 	tr    transport.Transport
-	tcp   *tcp.Transport
-	peers map[uint32]string // guarded by trMu
+	ep    transport.Endpoint // the same transport: listener and address book
+	one   transport.OneSided // the same transport when it has one-sided access, else nil
+	peers map[uint32]string  // guarded by trMu
 
 	cache   *codeCache
 	regions atomic.Pointer[regionSet]
@@ -251,26 +261,58 @@ func (n *Node) Start(ctx context.Context) error {
 	n.trMu.RLock()
 	peers := maps.Clone(n.peers)
 	n.trMu.RUnlock()
-	t, err := tcp.New(tcp.Config{
+	tc := tcp.Config{
 		Self: n.cfg.ID, Listen: n.cfg.Listen, Peers: peers, Hello: hello, Handler: (*handler)(n),
 		MaxFrame: n.cfg.MaxFrame, BusyPoll: n.cfg.BusyPoll, Heartbeat: n.cfg.Heartbeat, DeadAfter: n.cfg.DeadAfter,
 		Logger: n.cfg.Logger.With("node", n.cfg.ID, "layer", "tcp"),
-	})
-	if err != nil {
+	}
+	var t transport.Endpoint
+	kind := "tcp"
+	if dev := n.cfg.RDMADevice; dev != "" {
+		rt, err := rdma.New(rdma.Config{TCP: tc, Device: dev, Port: n.cfg.RDMAPort})
+		if err != nil {
+			return err
+		}
+		t, kind = rt, "rdma "+dev
+	} else {
+		tt, err := tcp.New(tc)
+		if err != nil {
+			return err
+		}
+		t = tt
+	}
+	if err := n.setTransport(t); err != nil {
+		t.Close()
 		return err
 	}
-	n.trMu.Lock()
-	defer n.trMu.Unlock()
-	if n.tr != nil {
-		t.Close()
-		return fmt.Errorf("%w: node already started", ErrConfig)
-	}
-	n.tr, n.tcp = t, t
 	addr := "none (client only)"
 	if a := t.Addr(); a != nil {
 		addr = a.String() // a net.Addr logs as a struct in JSON
 	}
-	n.log.Info("node started", "addr", addr, "triple", n.triple, "peers", len(n.cfg.Peers))
+	n.log.Info("node started", "addr", addr, "transport", kind, "triple", n.triple, "peers", len(n.cfg.Peers))
+	return nil
+}
+
+// setTransport installs t, and hands it the regions registered before
+// Start when it has one-sided access (RegisterRegion does that for later
+// ones; regMu orders the two so none is missed or registered stale).
+func (n *Node) setTransport(t transport.Endpoint) error {
+	one, _ := t.(transport.OneSided)
+	n.regMu.Lock()
+	defer n.regMu.Unlock()
+	if one != nil {
+		for name, d := range n.regions.Load().byName {
+			if err := one.RegisterRegion(name, d); err != nil {
+				return fmt.Errorf("region %q: %w", name, err)
+			}
+		}
+	}
+	n.trMu.Lock()
+	defer n.trMu.Unlock()
+	if n.tr != nil {
+		return fmt.Errorf("%w: node already started", ErrConfig)
+	}
+	n.tr, n.ep, n.one = t, t, one
 	return nil
 }
 
@@ -287,10 +329,10 @@ func (n *Node) Serve(ctx context.Context) error {
 func (n *Node) Addr() net.Addr {
 	n.trMu.RLock()
 	defer n.trMu.RUnlock()
-	if n.tcp == nil {
+	if n.ep == nil {
 		return nil
 	}
-	return n.tcp.Addr()
+	return n.ep.Addr()
 }
 
 // SetPeer records the address of peer id (or changes it), for clusters
@@ -303,8 +345,8 @@ func (n *Node) SetPeer(id uint32, addr string) {
 	defer n.trMu.Unlock()
 	n.peers[id] = addr
 	n.nodes.Store(uint32(len(n.peers) + 1))
-	if n.tcp != nil {
-		n.tcp.SetPeerAddr(id, addr)
+	if n.ep != nil {
+		n.ep.SetPeerAddr(id, addr)
 	}
 }
 

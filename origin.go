@@ -3,12 +3,14 @@ package bcship
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/bcship/bcship/bundle"
+	"github.com/bcship/bcship/transport/rdma"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -305,6 +307,15 @@ func (n *Node) Get(ctx context.Context, node uint32, region string, off uint64, 
 		}
 		return append([]byte(nil), d...), nil
 	}
+	if length > 0 {
+		buf := make([]byte, length)
+		if done, err := n.oneSided(ctx, node, region, off, buf, false); done {
+			if err != nil {
+				return nil, err
+			}
+			return buf, nil
+		}
+	}
 	c := n.newCall(node, false)
 	if err := n.register(c); err != nil {
 		return nil, err
@@ -329,6 +340,11 @@ func (n *Node) Put(ctx context.Context, node uint32, region string, off uint64, 
 		copy(d, data)
 		return nil
 	}
+	if len(data) > 0 {
+		if done, err := n.oneSided(ctx, node, region, off, data, true); done {
+			return err
+		}
+	}
 	c := n.newCall(node, false)
 	if err := n.register(c); err != nil {
 		return err
@@ -338,6 +354,32 @@ func (n *Node) Put(ctx context.Context, node uint32, region string, off uint64, 
 		return err
 	}
 	return n.wait(ctx, c)
+}
+
+// oneSided reads (or, with write, writes) buf at off of region on node
+// through the transport's one-sided path, when it has one. done false
+// means: use GET/PUT messages. That is the case when node is not reached
+// over RDMA, and when the access does not fit the region table node
+// advertised to us: the table may be stale (a region registered or resized
+// a moment ago), and the message path gives the authoritative answer with
+// the same typed errors as over TCP.
+func (n *Node) oneSided(ctx context.Context, node uint32, region string, off uint64, buf []byte, write bool) (done bool, err error) {
+	n.trMu.RLock()
+	one := n.one
+	n.trMu.RUnlock()
+	if one == nil || n.closed.Load() {
+		return false, nil
+	}
+	if write {
+		err = one.Write(ctx, node, region, off, buf)
+	} else {
+		err = one.Read(ctx, node, region, off, buf)
+	}
+	var re *rdma.RegionError
+	if errors.Is(err, rdma.ErrNoRDMA) || errors.As(err, &re) {
+		return false, nil
+	}
+	return true, err
 }
 
 // Ping measures the round trip to node (an empty GET, which every node

@@ -1,10 +1,12 @@
 package bcship
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/bcship/bcship/internal/hostrt"
+	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -23,6 +25,11 @@ type regionSet struct {
 // else. Kernels, PUTs and GETs reach the memory without any locking, like
 // RDMA would: order conflicting accesses at a higher level. Registering a
 // name again replaces the region; nil data removes it.
+//
+// On an RDMA node (Config.RDMADevice) the region is also registered with
+// the device, so peers Get and Put it one-sided, without this node's CPU;
+// when that registration fails (e.g. RLIMIT_MEMLOCK), the region is left
+// as it was and the error returned.
 func (n *Node) RegisterRegion(name string, data []byte) error {
 	if name == "" || len(name) > wire.MaxString {
 		return fmt.Errorf("%w: region name of %d bytes", ErrConfig, len(name))
@@ -32,6 +39,18 @@ func (n *Node) RegisterRegion(name string, data []byte) error {
 	}
 	n.regMu.Lock()
 	defer n.regMu.Unlock()
+	// Before Start there is no transport yet: Start registers what is here
+	// then (under regMu, so neither misses the other).
+	n.trMu.RLock()
+	one := n.one
+	n.trMu.RUnlock()
+	if one != nil {
+		// ErrClosed: the node is closing, and nobody is left to read it
+		// remotely; the local view is still updated, as on TCP.
+		if err := one.RegisterRegion(name, data); err != nil && !errors.Is(err, transport.ErrClosed) {
+			return fmt.Errorf("region %q: %w", name, err)
+		}
+	}
 	byName := maps.Clone(n.regions.Load().byName)
 	if data == nil {
 		delete(byName, name)

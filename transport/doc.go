@@ -2,8 +2,9 @@
 // networks it runs over: a Transport delivers decoded wire messages between
 // nodes identified by their node ids, and reports peers that die.
 //
-// Implementations: transport/tcp (the default). An RDMA transport on package
-// verbs is planned behind the same interface.
+// Implementations: transport/tcp (the default) and transport/rdma (RC QPs on
+// package verbs, set up over a TCP connection, with one-sided READ/WRITE of
+// registered regions through the optional OneSided interface).
 //
 // Lifetime: a Transport owns its connections and goroutines; Close stops
 // them all, and every later Send fails with ErrClosed.

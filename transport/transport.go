@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/bcship/bcship/wire"
@@ -68,6 +70,33 @@ type Transport interface {
 	Stats() Stats
 	// Close shuts every connection and the listener down.
 	Close() error
+}
+
+// Endpoint is a Transport that listens and keeps a peer address book: what
+// a node needs from the concrete transport it starts (transport/tcp and
+// transport/rdma are both one).
+type Endpoint interface {
+	Transport
+	// Addr is the listener's address, or nil for a transport that only
+	// dials.
+	Addr() net.Addr
+	// SetPeerAddr records (or changes) the address of peer id.
+	SetPeerAddr(id uint32, addr string)
+}
+
+// OneSided is implemented by transports that reach a peer's registered
+// memory without running anything on the peer's CPU (RDMA READ and WRITE).
+// It is optional: a node asks for it with a type assertion and falls back
+// to GET/PUT messages when it is missing or an access cannot be one-sided
+// (no RDMA to that peer, a region the peer has not advertised to us yet).
+type OneSided interface {
+	// RegisterRegion exposes data as name to peers' Read and Write; nil
+	// data withdraws it. data is used in place.
+	RegisterRegion(name string, data []byte) error
+	// Read fills dst from offset off of peer's region.
+	Read(ctx context.Context, peer uint32, region string, off uint64, dst []byte) error
+	// Write copies src to offset off of peer's region.
+	Write(ctx context.Context, peer uint32, region string, off uint64, src []byte) error
 }
 
 // PeerInfo describes a peer as the transport knows it.

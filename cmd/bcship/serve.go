@@ -23,6 +23,7 @@ func newServe(logger *slog.Logger) *cobra.Command {
 		cacheMiB               int64
 		ttl                    uint8
 		deadline               time.Duration
+		transportKind, rdmaDev string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --id N [--listen ADDR] [--peers cluster.toml] [flags]",
@@ -37,9 +38,15 @@ there. Regions are files read into memory: --region name=file, repeatable.
 The trust directory (--trust, else the cluster file's) holds *.pub keys.
 
 With llc installed the node also compiles bundle bitcode for its own triple
-when a bundle has no object for it (--no-llvm turns that off).`,
+when a bundle has no object for it (--no-llvm turns that off).
+
+--transport rdma --rdma-dev DEV runs the node over RDMA (pure-Go verbs, e.g.
+soft-RoCE rxe0): messages over RC queue pairs to peers that have RDMA (TCP to
+those that do not), regions registered with the device so peers GET and PUT
+them one-sided. The TCP listener stays: it carries HELLO and the RDMA setup.`,
 		Example: `  bcship serve --id 3 --listen :7403 --peers cluster.toml --region chase=chase3.bin
-  bcship serve --id 1 --listen 127.0.0.1:7401 --insecure`,
+  bcship serve --id 1 --listen 127.0.0.1:7401 --insecure
+  bcship serve --id 2 --listen 10.9.0.1:7402 --transport rdma --rdma-dev rxe0 --insecure`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -52,6 +59,19 @@ when a bundle has no object for it (--no-llvm turns that off).`,
 			}
 			cfg := bc.Config{ID: id, Listen: listen, Insecure: insecure, BusyPoll: busy,
 				CacheBytes: cacheMiB << 20, DefaultTTL: ttl, Deadline: deadline, Logger: logger}
+			switch transportKind {
+			case "tcp":
+				if rdmaDev != "" {
+					return fmt.Errorf("serve: --rdma-dev needs --transport rdma")
+				}
+			case "rdma":
+				if rdmaDev == "" {
+					return fmt.Errorf("serve: --transport rdma needs --rdma-dev (see bcship rdma devices)")
+				}
+				cfg.RDMADevice = rdmaDev
+			default:
+				return fmt.Errorf("serve: --transport %q: want tcp or rdma", transportKind)
+			}
 			if cf != nil {
 				cfg.Peers = cf.Peers()
 				if n, ok := cf.Node(id); ok && listen == "" {
@@ -112,7 +132,7 @@ when a bundle has no object for it (--no-llvm turns that off).`,
 			if insecure {
 				trusted = "INSECURE: runs any code"
 			}
-			logger.Info("serving", "id", id, "listen", cfg.Listen, "peers", len(cfg.Peers), "trust", trusted)
+			logger.Info("serving", "id", id, "listen", cfg.Listen, "transport", transportKind, "peers", len(cfg.Peers), "trust", trusted)
 			return n.Serve(ctx)
 		},
 	}
@@ -130,6 +150,8 @@ when a bundle has no object for it (--no-llvm turns that off).`,
 	f.Int64Var(&cacheMiB, "cache-mib", 256, "code cache size in MiB")
 	f.Uint8Var(&ttl, "ttl", bc.DefaultTTL, "forwards an invocation started here may make")
 	f.DurationVar(&deadline, "deadline", bc.DefaultDeadline, "default per-run kernel deadline")
+	f.StringVar(&transportKind, "transport", "tcp", "tcp, or rdma (needs --rdma-dev)")
+	f.StringVar(&rdmaDev, "rdma-dev", "", "RDMA device for --transport rdma (e.g. rxe0)")
 	cmd.MarkFlagRequired("id")
 	return cmd
 }

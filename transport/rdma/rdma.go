@@ -97,7 +97,10 @@ type Transport struct {
 	badFrames              atomic.Uint64
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Endpoint = (*Transport)(nil)
+	_ transport.OneSided = (*Transport)(nil)
+)
 
 // peerState is the RDMA side of one peer. Guarded by Transport.mu.
 type peerState struct {
