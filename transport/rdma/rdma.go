@@ -29,7 +29,7 @@ const (
 	DefaultSetupTimeout = 2 * time.Second
 	DefaultSpinFor      = 50 * time.Microsecond
 	DefaultMaxSleep     = 500 * time.Microsecond
-	DefaultOpTimeout    = time.Second
+	DefaultOpTimeout    = 750 * time.Millisecond // ErrPeerDown within 1 s, with room for the poller
 
 	minSlots    = 4
 	minSlotSize = 256
