@@ -51,6 +51,7 @@ type options struct {
 	deadline     time.Duration
 	maxStacks    int
 	busyPoll     bool
+	rdmaDev      string // run on transport/rdma over this device ("" = TCP)
 	drainTimeout time.Duration
 }
 
@@ -90,6 +91,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	fs.DurationVar(&o.deadline, "deadline", bc.DefaultDeadline, "default per-run kernel deadline")
 	fs.IntVar(&o.maxStacks, "max-stacks", 0, "concurrent kernel runs (default: the executor's)")
 	fs.BoolVar(&o.busyPoll, "busy-poll", false, "spin on sockets before parking (lowest latency, burns a core)")
+	fs.StringVar(&o.rdmaDev, "rdma-dev", "", "run on RDMA over this device, e.g. mlx5_0 or rxe0 ($BCSHIP_RDMA_DEV; default TCP only); peers without RDMA are still reached over TCP")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long running kernels may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -109,6 +111,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	env(&o.trustDir, "BCSHIP_TRUST")
 	env(&o.httpAddr, "BCSHIP_HTTP")
 	env(&level, "BCSHIP_LOG_LEVEL")
+	env(&o.rdmaDev, "BCSHIP_RDMA_DEV")
 
 	if id == "" {
 		return nil, badSetting("--id/BCSHIP_ID", "required")
