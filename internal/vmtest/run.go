@@ -127,7 +127,9 @@ func Run(ctx context.Context, cfg Config, binary string, args []string) (*Result
 func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", err
+		// No $HOME or $XDG_CACHE_HOME (a bare CI environment): the kernel
+		// package is then fetched again per machine boot, not per run.
+		d = os.TempDir()
 	}
 	return filepath.Join(d, "bcship", "vm"), nil
 }
