@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,7 +37,10 @@ func newBenchInvoke() *cobra.Command {
 once, then only its hash travels) between two in-process nodes over loopback
 TCP, with the embedded chase kernel replying at once, next to a predeployed
 active message (AM) and a plain Go TCP ping-pong of the same size measured
-in the same run. It prints p50 and p99 and the ratios.`,
+in the same run. It prints p50 and p99 and the ratios. When ucx_perftest is
+installed (Debian: ucx-utils) it also runs UCX's ucp_am_lat in the same run,
+over TCP (UCX_TLS=tcp, like for like) and over UCX's own choice (shared
+memory on one host), and prints the round trips and invoke/ucx.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, busy)
@@ -86,7 +90,7 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 	}
 	defer closeTCP()
 	fmt.Fprintf(w, "%d round trips of %d bytes on loopback, 2 nodes in this process\n", iters, size)
-	var base time.Duration
+	var base, invokeP50 time.Duration
 	for _, m := range []struct {
 		name string
 		f    func() error
@@ -103,6 +107,27 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 			ratio = fmt.Sprintf("  %.2fx tcp", float64(p50)/float64(base))
 		}
 		fmt.Fprintf(w, "%-18s p50 %8v  p99 %8v%s\n", m.name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), ratio)
+		if m.name == "bcship invoke" {
+			invokeP50 = p50
+		}
+	}
+	// UCX's active-message latency, when ucx_perftest is installed: the
+	// issue's goal is a cached invoke no slower than ucp_am_lat's round trip.
+	for _, tls := range []string{"tcp", ""} {
+		r, err := ucxAMLatency(ctx, size, iters, tls)
+		if errors.Is(err, errNoUCX) {
+			fmt.Fprintf(w, "ucx ucp_am_lat     not run: %v\n", err)
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := "ucx ucp_am_lat tcp"
+		if tls == "" {
+			name = "ucx ucp_am_lat shm"
+		}
+		rtt := 2 * r.oneWay
+		fmt.Fprintf(w, "%-18s p50 %8v  (round trip; 2× its one-way p50)  invoke/ucx %.2fx\n", name, rtt.Round(100*time.Nanosecond), float64(invokeP50)/float64(rtt))
 	}
 	return nil
 }
