@@ -55,6 +55,22 @@ func connTo(rt *rdma.Transport, peer uint32) (rdma.ConnInfo, bool) {
 	return rdma.ConnInfo{}, false
 }
 
+// waitConn waits until rt's RDMA connection to peer is ready: the
+// responder's side turns ready only when the initiator's READY arrives.
+func waitConn(t testing.TB, rt *rdma.Transport, peer uint32) rdma.ConnInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, ok := connTo(rt, peer); ok {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready RDMA connection to node %d after 10s: %+v", peer, rt.Conns())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitRegion waits until peer's region table, as rt knows it, has region
 // (present) or lacks it: REGIONS updates travel asynchronously.
 func waitRegion(t testing.TB, rt *rdma.Transport, peer uint32, region string, present bool) {
@@ -179,11 +195,8 @@ func TestRdmaGetPut(t *testing.T) {
 	}
 	r1, r2 := rdmaOf(t, n1), rdmaOf(t, n2)
 	waitRegion(t, r1, 2, "mem", true)
-	c12, ok1 := connTo(r1, 2)
-	c21, ok2 := connTo(r2, 1)
-	if !ok1 || !ok2 {
-		t.Fatalf("no RDMA connection between 1 and 2: %+v / %+v", r1.Conns(), r2.Conns())
-	}
+	c12 := waitConn(t, r1, 2)
+	c21 := waitConn(t, r2, 1)
 
 	const rounds = 50
 	t0 := time.Now()
