@@ -1,11 +1,13 @@
 package xrdma
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	bc "github.com/bcship/bcship"
 	"github.com/bcship/bcship/bundle"
@@ -23,11 +25,17 @@ type ClusterConfig struct {
 	Nodes int
 	// BusyPoll makes every node's transport spin before parking.
 	BusyPoll bool
+	// RDMADevice, when set (e.g. "rxe0"), runs every node on the RDMA
+	// transport over that device (bcship.Config.RDMADevice): messages over
+	// RC queue pairs, and the origin's GETs one-sided RDMA READs. All the
+	// nodes share the device; their control connections stay on loopback.
+	RDMADevice string
 	// Logger receives node events; default discards.
 	Logger *slog.Logger
 }
 
-// Cluster is an in-process cluster on loopback TCP: data nodes and one
+// Cluster is an in-process cluster on loopback TCP (or on RDMA, with
+// ClusterConfig.RDMADevice): data nodes and one
 // origin that holds no data. Every data node trusts the cluster's signing
 // key (Key), with which Code is signed.
 type Cluster struct {
@@ -61,7 +69,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	for id := range cfg.Nodes + 1 {
 		n, err := bc.NewNode(bc.Config{
 			ID: uint32(id), Listen: "127.0.0.1:0", Trust: []ed25519.PublicKey{pub},
-			DefaultTTL: MaxTTL, BusyPoll: cfg.BusyPoll, Logger: log,
+			DefaultTTL: MaxTTL, BusyPoll: cfg.BusyPoll, Logger: log, RDMADevice: cfg.RDMADevice,
 		})
 		if err != nil {
 			return nil, err
@@ -95,6 +103,53 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 	}
 	return c, nil
+}
+
+// FramesRecv is the number of frames the data nodes have received, HELLO
+// heartbeats included: a GET that leaves it unchanged was one-sided.
+func (c *Cluster) FramesRecv() uint64 {
+	var f uint64
+	for _, n := range c.Data {
+		f += n.Stats().Transport.FramesRecv
+	}
+	return f
+}
+
+// WaitOneSided waits until the origin reads region on every data node
+// one-sided: a GET of its first bytes returns what the node holds and the
+// node receives no frame meanwhile. On the RDMA transport a region
+// registered after the connections came up reaches the origin
+// asynchronously, and until then GETs go as messages; call it after
+// installing data there. It fails when that does not happen within 10 s
+// (a TCP cluster never gets there).
+func (c *Cluster) WaitOneSided(ctx context.Context, region string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range c.Data {
+		want := n.Region(region)
+		k := min(len(want), 8)
+		if k == 0 {
+			return fmt.Errorf("%w: node %d has no region %q", ErrParam, n.ID(), region)
+		}
+		for {
+			f0 := n.Stats().Transport.FramesRecv
+			got, err := c.Origin.Get(ctx, n.ID(), region, 0, uint32(k))
+			if err != nil {
+				return fmt.Errorf("node %d: %w", n.ID(), err)
+			}
+			if n.Stats().Transport.FramesRecv == f0 && bytes.Equal(got, want[:k]) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node %d: GETs of region %q still go as messages after 10 s", n.ID(), region)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // IDs are the data nodes' ids.

@@ -127,7 +127,7 @@ func (e *procEnv) at(ctx context.Context, size int, _ *xset) (*bc.Node, error) {
 		}
 	}
 	n, err := bc.NewNode(bc.Config{ID: uint32(e.o.nodes), Listen: e.listen(e.o.nodes), DefaultTTL: xrdma.MaxTTL,
-		BusyPoll: e.o.busy, Logger: e.log})
+		BusyPoll: e.o.busy, Logger: e.log, RDMADevice: e.o.rdmaDevice()})
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +152,9 @@ func (e *procEnv) spawn(id, size int) (*xproc, error) {
 		"--nodes", strconv.Itoa(o.nodes), "--size", strconv.Itoa(size), "--data", strconv.Itoa(o.data),
 		"--seed", strconv.FormatUint(o.seed, 10), "--trust", hex.EncodeToString(e.pub),
 		"--busy-poll=" + strconv.FormatBool(o.busy)}
+	if dev := o.rdmaDevice(); dev != "" {
+		args = append(args, "--rdma-dev", dev)
+	}
 	if e.netns != nil {
 		args = append(e.netns.command(id), args...)
 	}
@@ -177,6 +180,21 @@ func (e *procEnv) spawn(id, size int) (*xproc, error) {
 		}
 	}()
 	return k, nil
+}
+
+// settle: the origin is new for every size and its connections are set
+// up after the children installed their data, so its RDMA region tables
+// are complete from the start.
+func (e *procEnv) settle(context.Context, *xset) error { return nil }
+
+func (e *procEnv) framesRecv() (uint64, bool) { return 0, false }
+
+// rdmaDevice is the device nodes run on, or "" for TCP.
+func (o *xbenchOptions) rdmaDevice() string {
+	if o.transport == "rdma" {
+		return o.rdmaDev
+	}
+	return ""
 }
 
 // expect waits for the child's next line, which must start with prefix,
@@ -269,6 +287,7 @@ func newBenchNode() *cobra.Command {
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the random placement")
 	f.StringVar(&trust, "trust", "", "hex ed25519 public key whose code this node runs")
 	f.BoolVar(&o.busy, "busy-poll", false, "busy-poll the sockets")
+	f.StringVar(&o.rdmaDev, "rdma-dev", "", "run on the RDMA transport over this device")
 	return cmd
 }
 
@@ -277,7 +296,7 @@ func runBenchNode(ctx context.Context, in io.Reader, out io.Writer, logger *slog
 		return fmt.Errorf("bench node: --id %d of %d nodes", id, o.nodes)
 	}
 	n, err := bc.NewNode(bc.Config{ID: id, Listen: listen, Trust: []ed25519.PublicKey{pub},
-		DefaultTTL: xrdma.MaxTTL, BusyPoll: o.busy, Logger: logger})
+		DefaultTTL: xrdma.MaxTTL, BusyPoll: o.busy, Logger: logger, RDMADevice: o.rdmaDev})
 	if err != nil {
 		return err
 	}

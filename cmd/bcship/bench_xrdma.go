@@ -71,6 +71,7 @@ type xbenchOptions struct {
 	seed       uint64
 	maxTime    time.Duration
 	transport  string
+	rdmaDev    string // --transport rdma: the device every node uses
 	format     string
 	csv, plot  string
 	data       int
@@ -89,7 +90,11 @@ func newBenchXRDMA(name string) *cobra.Command {
 		Long: o.op.long + `
 
 Each data node runs in its own process (--in-process: all in this one):
-data nodes 0…N-1 and an origin (node N, no data) on loopback TCP. Every answer of every mode is checked against one
+data nodes 0…N-1 and an origin (node N, no data) on loopback TCP. With
+--transport rdma --rdma-dev DEV every node runs on the RDMA transport over
+DEV (e.g. soft-RoCE rxe0; all nodes on the one device): AM and shipped
+messages go over RC queue pairs and each GET is a one-sided RDMA READ (no
+code runs at the data node). Every answer of every mode is checked against one
 computed in Go. The table shows p50/p99 latency per operation for GET, AM and
 shipped (warm: code cached on every node), shipped cold (each run ships new
 code, so it pays for the transfer and the loading), and the ratios
@@ -115,7 +120,8 @@ published pointer-chase benchmark.`,
 	f.IntVar(&o.inflight, "inflight", 1, "runs outstanding at once (throughput mode)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the random placement")
 	f.DurationVar(&o.maxTime, "max-time", 20*time.Second, "time limit per size (0: none)")
-	f.StringVar(&o.transport, "transport", "tcp", "transport between nodes (tcp)")
+	f.StringVar(&o.transport, "transport", "tcp", "transport between nodes: tcp, or rdma (needs --rdma-dev)")
+	f.StringVar(&o.rdmaDev, "rdma-dev", "", "RDMA device for --transport rdma (e.g. rxe0; see bcship rdma devices)")
 	f.StringVar(&o.format, "format", "table", `"table", or "seed": sizes 1…4096, 2^23/size iterations, seed-shaped CSV`)
 	f.StringVar(&o.csv, "csv", "", "write the results as CSV to this file")
 	f.StringVar(&o.plot, "plot", "", "write a PNG of p50 latency vs "+o.op.sizeName+" to this file")
@@ -138,10 +144,14 @@ type xpoint struct {
 
 func (o *xbenchOptions) validate() error {
 	switch {
-	case o.transport == "rdma":
-		return fmt.Errorf("bench %s: --transport rdma: the node runtime has no RDMA transport yet", o.op.name)
-	case o.transport != "tcp":
-		return fmt.Errorf("bench %s: unknown --transport %q (tcp)", o.op.name, o.transport)
+	case o.transport == "rdma" && o.rdmaDev == "":
+		return fmt.Errorf("bench %s: --transport rdma needs --rdma-dev (see bcship rdma devices)", o.op.name)
+	case o.transport == "rdma" && o.netns:
+		return fmt.Errorf("bench %s: --transport rdma with --netns is not supported (the nodes share one RDMA device)", o.op.name)
+	case o.transport == "tcp" && o.rdmaDev != "":
+		return fmt.Errorf("bench %s: --rdma-dev needs --transport rdma", o.op.name)
+	case o.transport != "tcp" && o.transport != "rdma":
+		return fmt.Errorf("bench %s: unknown --transport %q (tcp, rdma)", o.op.name, o.transport)
 	case o.format != "table" && o.format != "seed":
 		return fmt.Errorf("bench %s: unknown --format %q (table, seed)", o.op.name, o.format)
 	case o.nodes < 1 || o.nodes > 64:
@@ -182,6 +192,9 @@ func runXBench(ctx context.Context, w, progress io.Writer, o xbenchOptions) erro
 	var env xenv
 	var err error
 	where, link := "in this process", "loopback TCP"
+	if o.transport == "rdma" {
+		link = "RDMA on " + o.rdmaDev + " (GET = one-sided RDMA READ; control over loopback TCP)"
+	}
 	if o.netns {
 		o.procs = true
 		link = "TCP over veth and a bridge"
@@ -222,12 +235,20 @@ func runXBench(ctx context.Context, w, progress io.Writer, o xbenchOptions) erro
 		if o.format == "seed" {
 			iters = max(1, (1<<23)/size)
 		}
+		if err := env.settle(ctx, set); err != nil {
+			return fmt.Errorf("%s %s %d: %w", o.op.name, o.op.sizeName, size, err)
+		}
 		// The three answers must agree before anything is timed.
 		for _, m := range xrdma.Modes {
+			f0, counted := env.framesRecv()
 			if err := op.Run(ctx, m, 0); err != nil {
 				return fmt.Errorf("%s %s %d: %w", o.op.name, o.op.sizeName, size, err)
 			}
+			if f1, _ := env.framesRecv(); counted && m == xrdma.GET && o.transport == "rdma" {
+				fmt.Fprintf(w, "%s %d: GET run checked, data nodes received %d frames (one-sided READs)\n", o.op.sizeName, size, f1-f0)
+			}
 		}
+		fmt.Fprintf(w, "%s %d: GET, AM and shipped agree with Go\n", o.op.sizeName, size)
 		ts := time.Now()
 		label := fmt.Sprintf("%s %s %d (%d/%d)", o.op.name, o.op.sizeName, size, k+1, len(o.sizes))
 		ss, err := xrdma.Measure(ctx, op, xrdma.MeasureConfig{
@@ -300,6 +321,17 @@ func newXSet(o xbenchOptions, size int) (*xset, error) {
 	return s, err
 }
 
+// region is the name of the region the operation reads.
+func (s *xset) region() string {
+	switch {
+	case s.list != nil:
+		return xrdma.ChaseRegion
+	case s.table != nil:
+		return xrdma.LookupRegion
+	}
+	return xrdma.GatherRegion
+}
+
 // install registers the parts of ts.
 func (s *xset) install(ts []xrdma.Target) error {
 	switch {
@@ -332,14 +364,27 @@ type xenv interface {
 	key() ed25519.PrivateKey
 	// at makes the data nodes hold set (at size) and returns the origin.
 	at(ctx context.Context, size int, set *xset) (*bc.Node, error)
+	// settle waits, on RDMA, until the origin reads set's region one-sided
+	// on every data node (the region table travels asynchronously).
+	settle(ctx context.Context, set *xset) error
+	// framesRecv is the data nodes' received frames, when this process
+	// can see them.
+	framesRecv() (uint64, bool)
 	close() error
 }
 
 // localEnv is an in-process cluster (xrdma.Cluster), kept for every size.
-type localEnv struct{ c *xrdma.Cluster }
+type localEnv struct {
+	c    *xrdma.Cluster
+	rdma bool
+}
 
 func newLocalEnv(ctx context.Context, o xbenchOptions, logger *slog.Logger) (*localEnv, error) {
-	c, err := xrdma.StartCluster(ctx, xrdma.ClusterConfig{Nodes: o.nodes, BusyPoll: o.busy, Logger: logger})
+	cfg := xrdma.ClusterConfig{Nodes: o.nodes, BusyPoll: o.busy, Logger: logger}
+	if o.transport == "rdma" {
+		cfg.RDMADevice = o.rdmaDev
+	}
+	c, err := xrdma.StartCluster(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +396,7 @@ func newLocalEnv(ctx context.Context, o xbenchOptions, logger *slog.Logger) (*lo
 		c.Close()
 		return nil, err
 	}
-	return &localEnv{c: c}, nil
+	return &localEnv{c: c, rdma: cfg.RDMADevice != ""}, nil
 }
 
 func (e *localEnv) key() ed25519.PrivateKey { return e.c.Key }
@@ -360,6 +405,15 @@ func (e *localEnv) close() error            { return e.c.Close() }
 func (e *localEnv) at(_ context.Context, _ int, set *xset) (*bc.Node, error) {
 	return e.c.Origin, set.install(e.c.Targets())
 }
+
+func (e *localEnv) settle(ctx context.Context, set *xset) error {
+	if !e.rdma {
+		return nil
+	}
+	return e.c.WaitOneSided(ctx, set.region())
+}
+
+func (e *localEnv) framesRecv() (uint64, bool) { return e.c.FramesRecv(), true }
 
 // Targets of issue 7, for the chase at 256 hops and more, warm.
 const (
