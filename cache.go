@@ -25,7 +25,18 @@ type codeEntry struct {
 	speeds map[string]*speed // per entry: may it run inline (inline.go)
 }
 
-// speedOf returns the inline record of entry.
+// fastEntry reports whether entry's last run qualified it for inline
+// execution. It only reads: entry names come from the network, and only
+// entries that resolved (speedOf, after fn) get a record.
+func (e *codeEntry) fastEntry(entry string) bool {
+	e.symMu.Lock()
+	defer e.symMu.Unlock()
+	s := e.speeds[entry]
+	return s != nil && s.fast.Load()
+}
+
+// speedOf returns the inline record of entry, making one; call it only for
+// an entry that fn resolved.
 func (e *codeEntry) speedOf(entry string) *speed {
 	e.symMu.Lock()
 	defer e.symMu.Unlock()
@@ -104,7 +115,7 @@ func (c *codeCache) fast(h bundle.Digest, entry string) bool {
 	c.mu.Lock()
 	e := c.byHash[h]
 	c.mu.Unlock()
-	return e != nil && e.speedOf(entry).fast.Load()
+	return e != nil && e.fastEntry(entry)
 }
 
 // has reports whether h is cached.
