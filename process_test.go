@@ -3,6 +3,7 @@ package bcship
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +18,16 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/internal/chase"
+	"github.com/bcship/bcship/transport/rdma"
 )
 
 // childEnv, when set, makes the test binary a node process instead of a
 // test run: "id,elems,seed,nodes..." (see runChild).
 const childEnv = "BCSHIP_TEST_NODE"
+
+// childRDMAEnv, when set for a child, runs its node on the RDMA transport
+// over that device (Config.RDMADevice).
+const childRDMAEnv = "BCSHIP_TEST_NODE_RDMA"
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
@@ -36,7 +42,8 @@ func TestMain(m *testing.M) {
 
 // runChild serves one node of a chase list: it prints "ADDR host:port",
 // reads "PEER id addr" lines until "GO", and serves until stdin closes or
-// it is killed.
+// it is killed. After "GO", a "STATS" line makes it print "STATS " and
+// its childStats as JSON.
 func runChild(spec string) error {
 	f := strings.Split(spec, ",")
 	if len(f) < 4 {
@@ -49,7 +56,8 @@ func runChild(spec string) error {
 		ids = append(ids, uint32(num(s)))
 	}
 	l := chase.New(ids, int(num(f[1])), num(f[2]))
-	n, err := NewNode(Config{ID: id, Listen: "127.0.0.1:0", Insecure: true, DefaultTTL: 255, Logger: testLogger()})
+	n, err := NewNode(Config{ID: id, Listen: "127.0.0.1:0", Insecure: true, DefaultTTL: 255, Logger: testLogger(),
+		RDMADevice: os.Getenv(childRDMAEnv)})
 	if err != nil {
 		return err
 	}
@@ -75,7 +83,12 @@ func runChild(spec string) error {
 		}
 	}
 	go func() {
-		io.Copy(io.Discard, os.Stdin)
+		for in.Scan() {
+			if in.Text() == "STATS" {
+				b, _ := json.Marshal(statsOf(n))
+				fmt.Printf("STATS %s\n", b)
+			}
+		}
 		stop()
 	}()
 	<-ctx.Done()
@@ -105,10 +118,57 @@ type child struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	addr string
+	out  chan string // its stdout after ADDR
 }
 
-// startChildren starts one node process per id, all serving the same list.
-func startChildren(t *testing.T, ids []uint32, elems int, seed uint64) map[uint32]*child {
+// childStats is what a child reports on "STATS".
+type childStats struct {
+	Stats Stats
+	Conns []rdma.ConnInfo // its RDMA connections, if on RDMA
+}
+
+func statsOf(n *Node) childStats {
+	s := childStats{Stats: n.Stats()}
+	n.trMu.RLock()
+	rt, _ := n.tr.(*rdma.Transport)
+	n.trMu.RUnlock()
+	if rt != nil {
+		s.Conns = rt.Conns()
+	}
+	return s
+}
+
+// stats asks the child for its childStats.
+func (c *child) stats(t testing.TB) childStats {
+	t.Helper()
+	if _, err := fmt.Fprintln(c.in, "STATS"); err != nil {
+		t.Fatalf("node %d process: %v", c.id, err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line, ok := <-c.out:
+			if !ok {
+				t.Fatalf("node %d process closed its output", c.id)
+			}
+			js, found := strings.CutPrefix(line, "STATS ")
+			if !found {
+				continue
+			}
+			var s childStats
+			if err := json.Unmarshal([]byte(js), &s); err != nil {
+				t.Fatalf("node %d process: %v in %q", c.id, err, line)
+			}
+			return s
+		case <-timeout:
+			t.Fatalf("node %d process did not report its stats within 10s", c.id)
+		}
+	}
+}
+
+// startChildren starts one node process per id, all serving the same list,
+// with env added to their environment.
+func startChildren(t *testing.T, ids []uint32, elems int, seed uint64, env ...string) map[uint32]*child {
 	t.Helper()
 	var idList []string
 	for _, id := range ids {
@@ -118,6 +178,7 @@ func startChildren(t *testing.T, ids []uint32, elems int, seed uint64) map[uint3
 	for _, id := range ids {
 		cmd := childCommand(t)
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%s", childEnv, id, elems, seed, strings.Join(idList, ",")))
+		cmd.Env = append(cmd.Env, env...)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -130,7 +191,7 @@ func startChildren(t *testing.T, ids []uint32, elems int, seed uint64) map[uint3
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		c := &child{id: id, cmd: cmd, in: in}
+		c := &child{id: id, cmd: cmd, in: in, out: make(chan string, 16)}
 		t.Cleanup(func() {
 			in.Close()
 			cmd.Process.Kill()
@@ -141,7 +202,16 @@ func startChildren(t *testing.T, ids []uint32, elems int, seed uint64) map[uint3
 			t.Fatalf("node %d process did not report its address: %q", id, sc.Text())
 		}
 		c.addr = strings.TrimPrefix(sc.Text(), "ADDR ")
-		go io.Copy(io.Discard, out)
+		go func() {
+			// Drop what nobody waits for rather than block the child.
+			for sc.Scan() {
+				select {
+				case c.out <- sc.Text():
+				default:
+				}
+			}
+			close(c.out)
+		}()
 		cs[id] = c
 	}
 	for _, c := range cs {
