@@ -2,7 +2,11 @@ package bcship
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/bcship/bcship/internal/chase"
 )
@@ -18,6 +22,7 @@ func BenchmarkInvoke(b *testing.B) {
 	arg := chase.Walk{Key: l.Head}.Bytes()
 	ctx := context.Background()
 	b.Run("invoke", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := nodes[1].Invoke(ctx, 2, code, "chase", arg); err != nil {
 				b.Fatal(err)
@@ -26,6 +31,7 @@ func BenchmarkInvoke(b *testing.B) {
 	})
 	h, _ := nodes[1].AddCode(code)
 	b.Run("invokehash", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := nodes[1].InvokeHash(ctx, 2, h, "chase", arg); err != nil {
 				b.Fatal(err)
@@ -33,10 +39,83 @@ func BenchmarkInvoke(b *testing.B) {
 		}
 	})
 	b.Run("am", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := nodes[1].CallAM(ctx, 2, "chase", arg); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// hopList is a list whose every link leaves the node: elements alternate
+// between nodes a and b, so a walk of k links makes k-1 forwards.
+func hopList(a, b uint32, elems int) *chase.List {
+	l := &chase.List{Nodes: []uint32{a, b}, Regions: map[uint32][]byte{}}
+	for i := range elems {
+		l.Order = append(l.Order, chase.Key([]uint32{a, b}[i%2], uint32(i/2)))
+	}
+	for _, nd := range l.Nodes {
+		l.Regions[nd] = make([]byte, chase.ElemSize*(elems+1)/2)
+	}
+	for i, k := range l.Order {
+		r := l.Regions[uint32(k>>32)][chase.ElemSize*uint32(k):]
+		binary.LittleEndian.PutUint64(r, l.Order[(i+1)%elems])
+		binary.LittleEndian.PutUint64(r[8:], uint64(i))
+	}
+	l.Head = l.Order[0]
+	return l
+}
+
+// BenchmarkChaseHop is the cost of one FORWARD hop of a warm pointer chase
+// between two data nodes (receive FORWARD, run the kernel inline, send the
+// next FORWARD), from chains of chaseHops hops that an origin starts and
+// that reply to it. allocs/hop and ns/hop count the whole process (all
+// three nodes), amortizing the invoke and the reply over the chain.
+// With BCSHIP_RXE set (in the VM) the nodes run on RDMA.
+func BenchmarkChaseHop(b *testing.B) {
+	const chaseHops = 200
+	dev := os.Getenv("BCSHIP_RXE")
+	nodes := cluster(b, []uint32{1, 2, 3}, func(c *Config) { c.DefaultTTL = 255; c.RDMADevice = dev })
+	l := hopList(2, 3, 64)
+	registerList(b, nodes, l)
+	code := chaseCode(b)
+	arg := chase.Walk{Key: l.Head, Remaining: chaseHops + 1}.Bytes()
+	for _, deadline := range []bool{false, true} {
+		name := "nodeadline"
+		if deadline {
+			name = "deadline"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			if deadline {
+				c, cancel := context.WithTimeout(ctx, time.Hour)
+				defer cancel()
+				ctx = c
+			}
+			chain := func() {
+				res, err := nodes[1].Invoke(ctx, 2, code, "chase", arg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Hops != chaseHops {
+					b.Fatalf("%d hops, want %d", res.Hops, chaseHops)
+				}
+			}
+			chain() // ships the code; the runs qualify for inline
+			chain()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			t0 := time.Now()
+			for b.Loop() {
+				chain()
+			}
+			el := time.Since(t0)
+			runtime.ReadMemStats(&m1)
+			hops := float64(b.N * chaseHops)
+			b.ReportMetric(float64(el.Nanoseconds())/hops, "ns/hop")
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/hops, "allocs/hop")
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/hops, "B/hop")
+		})
+	}
 }
