@@ -26,7 +26,12 @@
 // POSIX timer armed for the call's thread (so the abort does not wait for
 // the Go scheduler); on cancellation from a goroutine (context.AfterFunc).
 // A signal that arrives after the call returned, or during a later call,
-// carries a stale token and is dropped.
+// carries a stale token and is dropped. CallUntil takes an absolute
+// deadline and the caller's clock reading instead of a context; a deadline
+// beyond 50 ms is then enforced by one watchdog goroutine per Executor,
+// which signals every overdue call, and Options.Context aborts every call
+// at once: what a server running many short calls under the same long
+// timeout wants, since nothing is armed per call.
 //
 // Lifetime: New reserves the address space of all stacks at once and commits
 // stacks lazily; Close waits for calls in flight and unmaps everything. The
@@ -36,7 +41,9 @@
 // Costs (amd64): a Call with a context that cannot be done costs about as
 // much as two atomic operations plus the runtime's syscall entry and exit
 // (BenchmarkCallEmpty, ~35 ns); a Call whose context can be done also arms
-// a timer and an AfterFunc (~4 µs); a fault costs a signal delivery (~4 µs).
+// a timer and an AfterFunc (~0.8-4 µs, ~20 µs under qemu TCG); a CallUntil
+// with a far deadline adds a gettid system call (BenchmarkCallUntil,
+// ~0.25 µs); a fault costs a signal delivery (~4 µs).
 //
 // Note: shipped code runs in the address space of the process. Containment
 // covers bugs (wild pointers, traps, runaway recursion, endless loops,

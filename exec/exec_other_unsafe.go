@@ -4,6 +4,7 @@ package exec
 
 import (
 	"context"
+	"time"
 	"unsafe"
 )
 
@@ -21,6 +22,11 @@ func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointe
 
 // CallAddr returns ErrNotSupported.
 func (e *Executor) CallAddr(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
+	return 0, ErrNotSupported
+}
+
+// CallUntil returns ErrNotSupported.
+func (e *Executor) CallUntil(now, deadline time.Time, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
 	return 0, ErrNotSupported
 }
 

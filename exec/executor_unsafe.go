@@ -76,6 +76,16 @@ type Executor struct {
 	closed atomic.Bool
 	done   chan struct{} // closed by Close
 
+	// The watchdog (watchdog_linux.go): runs[i] is the call on stack i as
+	// it sees it; wakeAt is the monotonic time of its next look (0: looking
+	// now, never: nothing to look for), kick wakes it early.
+	runs         []run
+	wakeAt       atomic.Int64
+	kick         chan struct{}
+	cancelled    atomic.Bool // Options.Context is done
+	stopCancel   func() bool // unregisters cancelAll from Options.Context
+	watchdogDone chan struct{}
+
 	mu     sync.Mutex // guards nalloc and commits
 	nalloc int        // committed stacks, indices [0, nalloc)
 }
@@ -121,11 +131,20 @@ func New(opts Options) (*Executor, error) {
 		next:      make([]atomic.Uint32, opts.MaxStacks),
 		wake:      make(chan struct{}, opts.MaxStacks),
 		done:      make(chan struct{}),
+
+		runs:         make([]run, opts.MaxStacks),
+		kick:         make(chan struct{}, 1),
+		watchdogDone: make(chan struct{}),
 	}
+	e.wakeAt.Store(never)
 	e.reg, err = registerRegion(uintptr(e.base), shift)
 	if err != nil {
 		_ = unix.Munmap(mem)
 		return nil, err
+	}
+	go e.watchdog()
+	if opts.Context != nil {
+		e.stopCancel = context.AfterFunc(opts.Context, e.cancelAll)
 	}
 	return e, nil
 }
@@ -155,7 +174,26 @@ func (e *Executor) stackTop(i int) uintptr {
 // addresses only at the nosplit call into the trampoline, and a goroutine
 // in syscall state never has its stack moved.
 func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
-	return e.call(ctx, fn, cctx, arg, 0, 0, argLen)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return e.call(&bound{ctx: ctx}, fn, cctx, arg, 0, 0, argLen)
+}
+
+// CallUntil is Call bounded by an absolute deadline instead of a context,
+// for callers that run many short calls under the same long timeout. now is
+// the caller's current reading of the clock (CallUntil reads none itself);
+// both must carry monotonic readings (time.Now does), and a zero deadline
+// means none. The call is aborted once the clock passes deadline, with an
+// *AbortError matching ErrDeadline and context.DeadlineExceeded, or when
+// Options.Context is done (matching its error).
+//
+// A deadline within 50 ms of now gets a kernel timer aimed at the thread,
+// as with Call. A later one is left to the Executor's watchdog goroutine,
+// which may abort a millisecond or two late: the call only publishes itself
+// to it, which costs no timer, no allocation and no clock read.
+func (e *Executor) CallUntil(now, deadline time.Time, fn uintptr, cctx, arg unsafe.Pointer, argLen uint64) (int64, error) {
+	return e.call(&bound{now: now, deadline: deadline}, fn, cctx, arg, 0, 0, argLen)
 }
 
 // CallAddr is Call for a context and argument given as plain addresses:
@@ -163,32 +201,59 @@ func (e *Executor) Call(ctx context.Context, fn uintptr, cctx, arg unsafe.Pointe
 // values a kernel treats as integers. Never pass the address of a Go
 // object here: nothing would keep it alive or in place.
 func (e *Executor) CallAddr(ctx context.Context, fn, cctx, arg uintptr, argLen uint64) (int64, error) {
-	return e.call(ctx, fn, nil, nil, cctx, arg, argLen)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return e.call(&bound{ctx: ctx}, fn, nil, nil, cctx, arg, argLen)
 }
 
-// call implements Call and CallAddr. The native arguments are pcctx+cctx
-// and parg+arg: the pointers become addresses only at the nosplit call
-// into the trampoline.
-func (e *Executor) call(ctx context.Context, fn uintptr, pcctx, parg unsafe.Pointer, cctx, arg uintptr, argLen uint64) (int64, error) {
+// bound is what limits one call: ctx (Call), or a deadline with the
+// caller's clock reading (CallUntil; ctx nil). Options.Context limits
+// every call besides.
+type bound struct {
+	ctx           context.Context
+	now, deadline time.Time
+}
+
+// call implements Call, CallAddr and CallUntil. The native arguments are
+// pcctx+cctx and parg+arg: the pointers become addresses only at the
+// nosplit call into the trampoline.
+func (e *Executor) call(b *bound, fn uintptr, pcctx, parg unsafe.Pointer, cctx, arg uintptr, argLen uint64) (int64, error) {
 	if e == nil {
 		return 0, ErrClosed
 	}
 	if fn == 0 {
 		return 0, fmt.Errorf("%w: nil function", ErrInvalid)
 	}
-	if ctx == nil {
-		ctx = context.Background()
+	var done <-chan struct{}
+	if b.ctx != nil {
+		done = b.ctx.Done()
 	}
-	done := ctx.Done()
 	if done != nil {
 		select {
 		case <-done:
-			return 0, &AbortError{Cause: ctxErr(ctx)}
+			return 0, &AbortError{Cause: ctxErr(b.ctx)}
 		default:
 		}
 	}
+	// A deadline: how far (CallUntil), and when on the watchdog's clock.
+	var left time.Duration
+	dl := int64(never)
+	if !b.deadline.IsZero() {
+		if left = b.deadline.Sub(b.now); left <= 0 {
+			return 0, &AbortError{Cause: context.DeadlineExceeded}
+		}
+		dl = b.deadline.Sub(epoch).Nanoseconds()
+	}
+	if e.cancelled.Load() {
+		return 0, &AbortError{Cause: e.cancelCause()}
+	}
 	i := e.pop()
 	if i < 0 {
+		ctx := b.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
 		var err error
 		if i, err = e.acquireSlow(ctx); err != nil {
 			return 0, err
@@ -203,13 +268,47 @@ func (e *Executor) call(ctx context.Context, fn uintptr, pcctx, parg unsafe.Poin
 	s.token = s.token&^(1<<tokenIDShift-1) | uint64(uint32(s.token)+1)
 
 	runtime.LockOSThread()
+	if deadlineMaybeBlocked && (done != nil || dl != never || e.opts.Context != nil) {
+		unblockDeadlineSignal()
+	}
 	var w *watcher
 	if done != nil {
-		w = arm(ctx, e.pid, s.token)
+		w = arm(b.ctx, e.pid, s.token)
+	}
+	var timer int32
+	timed, watched := false, false
+	if dl != never || e.opts.Context != nil {
+		tid := unix.Gettid()
+		if dl != never && left < preciseWithin {
+			timer, timed = startTimer(tid, s.token, left, timerRepeat)
+		}
+		if !timed || e.opts.Context != nil {
+			wdl := dl
+			if timed {
+				wdl = never // the timer has the deadline; watch for Options.Context only
+			}
+			if watched = e.watch(i, tid, s.token, wdl); !watched {
+				if timed {
+					stopTimer(timer)
+				}
+				if w != nil {
+					w.disarm()
+				}
+				runtime.UnlockOSThread()
+				e.release(i)
+				return 0, &AbortError{Cause: e.cancelCause()}
+			}
+		}
 	}
 	r := callNative(fn, uintptr(pcctx)+cctx, uintptr(parg)+arg, uintptr(argLen), uintptr(unsafe.Pointer(s)), e.stackTop(i))
 	runtime.KeepAlive(pcctx)
 	runtime.KeepAlive(parg)
+	if watched {
+		e.unwatch(i)
+	}
+	if timed {
+		stopTimer(timer)
+	}
 	if w != nil {
 		w.disarm()
 	}
@@ -225,7 +324,18 @@ func (e *Executor) call(ctx context.Context, fn uintptr, pcctx, parg unsafe.Poin
 	lo := uintptr(e.base) + uintptr(i)<<e.shift
 	e.release(i)
 	if rec.status == statusAborted {
-		a := &AbortError{Cause: ctxErr(ctx), Started: true, PC: rec.pc}
+		var cause error
+		switch {
+		case w != nil && b.ctx.Err() != nil:
+			cause = ctxErr(b.ctx)
+		case e.cancelled.Load():
+			cause = e.cancelCause()
+		case w != nil:
+			cause = ctxErr(b.ctx)
+		default:
+			cause = context.DeadlineExceeded
+		}
+		a := &AbortError{Cause: cause, Started: true, PC: rec.pc}
 		a.Symbol, a.Offset = e.symbolize(a.PC)
 		return 0, a
 	}
@@ -281,7 +391,6 @@ type watcher struct {
 
 // arm must be called on the locked thread that will run the call.
 func arm(ctx context.Context, pid int, token uint64) *watcher {
-	unblockDeadlineSignal()
 	w := &watcher{
 		pid:      pid,
 		tid:      unix.Gettid(),
@@ -420,6 +529,9 @@ func (e *Executor) Close() error {
 	close(e.done)
 	n := e.nalloc
 	e.mu.Unlock()
+	if e.stopCancel != nil {
+		e.stopCancel()
+	}
 
 	// Collect every committed stack: once all are in hand, nothing runs on
 	// them. Poll as well as wait, since waking Calls may consume wake
@@ -439,6 +551,7 @@ func (e *Executor) Close() error {
 	}
 	t.Stop()
 	e.waiters.Add(-1)
+	<-e.watchdogDone
 
 	unregisterRegion(e.reg)
 	if err := unix.Munmap(e.mem); err != nil {

@@ -1,5 +1,7 @@
 package exec
 
+import "context"
+
 const (
 	// DefaultStackSize is the native stack size used when
 	// Options.StackSize is zero.
@@ -25,6 +27,12 @@ type Options struct {
 	// Calls; further Calls wait for a free stack (or their context).
 	// Default 64, at most MaxStacksLimit.
 	MaxStacks int
+	// Context, when set, bounds every call: once it is done, the calls in
+	// flight are aborted and later ones fail, with an *AbortError matching
+	// ErrDeadline and its error. It is watched once for the Executor, not
+	// per call (which would cost every call an AfterFunc), so it suits a
+	// server's lifetime context.
+	Context context.Context
 	// Symbolize, when set, names the code at a faulting or interrupted PC;
 	// it fills Fault.Symbol/Offset and AbortError.Symbol/Offset. It is
 	// called from Call, in Go, after the native code is unwound.

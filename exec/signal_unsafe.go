@@ -33,9 +33,21 @@ var (
 	installErr  error
 )
 
+// deadlineMaybeBlocked is set when the process started with deadlineSignal
+// blocked. The Go runtime gives every thread it makes the mask the process
+// started with (only signals it must receive are unblocked), so otherwise
+// no thread of ours blocks it and calls skip unblockDeadlineSignal, a
+// system call. Written once by install, before any call.
+var deadlineMaybeBlocked bool
+
 // install installs sigHandler once per process.
 func install() error {
-	installOnce.Do(func() { installErr = installHandlers() })
+	installOnce.Do(func() {
+		var old uint64
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		deadlineMaybeBlocked = e != 0 || old&(1<<(deadlineSignal-1)) != 0
+		installErr = installHandlers()
+	})
 	return installErr
 }
 
@@ -147,6 +159,7 @@ func sendAbort(pid, tid int, token uint64) {
 // deadlineSignal. The Go runtime leaves a signal blocked on its threads if
 // the process started with it blocked (only _SigNotify signals are
 // "blockable"); the call is on a locked thread, so fixing its mask suffices.
+// Calls need it only when deadlineMaybeBlocked.
 func unblockDeadlineSignal() {
 	set := uint64(1) << (deadlineSignal - 1)
 	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK,
