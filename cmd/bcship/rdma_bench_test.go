@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +112,10 @@ func TestRdmaBenchChase(t *testing.T) {
 	t.Logf("bench chase --transport rdma:\n%s", out)
 	oneSidedFrames(t, out, hops)
 
+	if os.Getenv("BCSHIP_CPUPROFILE") != "" {
+		stop := profileToConsole(t)
+		defer stop()
+	}
 	for _, extra := range strings.Split(os.Getenv("BCSHIP_BENCH"), ";") {
 		if strings.TrimSpace(extra) == "" {
 			continue
@@ -148,4 +155,27 @@ func benchArgs(t *testing.T, extra string) (args []string, hops []int) {
 		args = append(args, fs[i])
 	}
 	return args, hops
+}
+
+// profileToConsole CPU-profiles the BCSHIP_BENCH runs and prints the
+// profile, base64, between marker lines: the VM's console is the only way
+// out of the guest. Extract it with
+//
+//	sed -n '/^BCSHIP_PPROF_BEGIN/,/^BCSHIP_PPROF_END/p' log | sed '1d;$d' | base64 -d > cpu.pprof
+func profileToConsole(t *testing.T) (stop func()) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		enc := base64.StdEncoding.EncodeToString(buf.Bytes())
+		fmt.Println("BCSHIP_PPROF_BEGIN")
+		for len(enc) > 0 {
+			n := min(len(enc), 76)
+			fmt.Println(enc[:n])
+			enc = enc[n:]
+		}
+		fmt.Println("BCSHIP_PPROF_END")
+	}
 }

@@ -225,7 +225,7 @@ func boot(ctx context.Context, cfg Config, k *Kernel, initrd string) (status int
 		"-nodefaults", "-no-user-config", "-nic", "none",
 		"-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", k.Image, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet loglevel=3 panic=-1",
+		"-append", "console=ttyS0 quiet loglevel=3 panic=-1 clocksource=tsc tsc=reliable",
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.WaitDelay = 5 * time.Second

@@ -4,27 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/verbs"
 	"github.com/bcship/bcship/wire"
 )
-
-// Work request ids: kind in the top byte, a slot index or sequence below.
-const (
-	kindRecv   = 1
-	kindSend   = 2
-	kindCredit = 3
-	kindOp     = 4
-	idMask     = 1<<56 - 1
-)
-
-func wrID(kind int, n uint64) uint64  { return uint64(kind)<<56 | n&idMask }
-func splitID(id uint64) (int, uint64) { return int(id >> 56), id & idMask }
 
 // Immediate data of every SEND: the credits it returns, and flags.
 const (
@@ -33,16 +18,19 @@ const (
 	immCreditOnly = 1 << 17 // no payload: only credits
 )
 
-// conn is the RC connection to one peer. Its poller goroutine owns the
-// completions and, at the end, destroys the verbs objects and memory.
+// conn is the RC connection to one peer. Its completions arrive on a CQ
+// shared with other connections (poller.go); when it fails, it destroys
+// its verbs objects and memory once no one touches them.
 type conn struct {
 	t        *Transport
+	p        *poller
+	id       uint32 // in its work request ids
+	cqNeed   int    // CQ entries reserved
 	peer     uint32
 	nonce    uint64 // setup attempt it answered (responder side)
 	maxFrame uint32 // the peer's limit
 	psn      uint32
 
-	cq  *verbs.CQ
 	qp  *verbs.QP
 	mem []byte // receive ring | send slots | scratch, one MR
 	mr  *verbs.MR
@@ -54,9 +42,12 @@ type conn struct {
 	sendSGE     [][1]verbs.SGE
 	scratch     chan int // free scratch slots
 	deadCh      chan struct{}
-	stopping    atomic.Bool
 	destroyOnce sync.Once
 	users       sync.WaitGroup // one-sided callers touching scratch memory
+	// life keeps destroy from freeing the memory and QP while the poller
+	// handles completions (read side); freed is set under the write side.
+	life  sync.RWMutex
+	freed bool
 
 	mu             sync.Mutex
 	ready          bool // the peer's QP is RTS: we may send
@@ -108,6 +99,12 @@ func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) 
 			c = nil
 		}
 	}()
+	sqDepth := cfg.SendSlots + cfg.ScratchSlots + creditSlack
+	// Room for every work request of both queues, and for the flush of
+	// all of them when the QP fails.
+	if err = t.attach(c, sqDepth+cfg.RecvSlots+16); err != nil {
+		return nil, err
+	}
 	recvBytes := cfg.RecvSlots * cfg.SlotSize
 	sendBytes := cfg.SendSlots * cfg.SlotSize
 	if c.mem, err = verbs.AllocBuffer(recvBytes + sendBytes + cfg.ScratchSlots*cfg.ScratchSize); err != nil {
@@ -116,13 +113,9 @@ func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) 
 	if c.mr, err = t.pd.RegMR(c.mem, verbs.AccessLocalWrite); err != nil {
 		return nil, err
 	}
-	sqDepth := cfg.SendSlots + cfg.ScratchSlots + creditSlack
-	if c.cq, err = t.vctx.CreateCQ(sqDepth + cfg.RecvSlots + 16); err != nil {
-		return nil, err
-	}
 	caps := verbs.QPCaps{MaxSendWR: uint32(sqDepth), MaxRecvWR: uint32(cfg.RecvSlots), MaxSendSGE: 1, MaxRecvSGE: 1}
 	// Every send is signaled: completions free send slots and scratch.
-	if c.qp, err = t.pd.CreateQP(verbs.QPConfig{SendCQ: c.cq, RecvCQ: c.cq, Caps: caps, SignalAll: true}); err != nil {
+	if c.qp, err = t.pd.CreateQP(verbs.QPConfig{SendCQ: c.p.cq, RecvCQ: c.p.cq, Caps: caps, SignalAll: true}); err != nil {
 		return nil, err
 	}
 	if err = c.qp.ToInit(cfg.Port, verbs.AccessAll); err != nil {
@@ -132,7 +125,7 @@ func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) 
 	wrs := make([]verbs.RecvWR, cfg.RecvSlots)
 	for i := range wrs {
 		c.recvSGE[i][0], _ = c.mr.SGE(i*cfg.SlotSize, cfg.SlotSize)
-		wrs[i] = verbs.RecvWR{ID: wrID(kindRecv, uint64(i)), SGEs: c.recvSGE[i][:]}
+		wrs[i] = verbs.RecvWR{ID: wrID(kindRecv, c.id, uint64(i)), SGEs: c.recvSGE[i][:]}
 	}
 	// Receives go in before the peer learns our QPN: no RNR, ever.
 	if err = c.qp.PostRecv(wrs); err != nil {
@@ -261,7 +254,7 @@ func (c *conn) pumpLocked() {
 			imm |= immMore
 		}
 		c.sendSGE[s][0].Length = uint32(n)
-		wrs = append(wrs, verbs.SendWR{ID: wrID(kindSend, uint64(s)), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
+		wrs = append(wrs, verbs.SendWR{ID: wrID(kindSend, c.id, uint64(s)), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
 			SGEs: c.sendSGE[s][:], Imm: imm})
 		c.credits--
 		if !more {
@@ -277,7 +270,7 @@ func (c *conn) pumpLocked() {
 	if c.toReturn >= c.threshold && c.credits >= 1 && c.creditInflight < creditSlack {
 		ret := min(c.toReturn, immCredits)
 		c.toReturn -= ret
-		wrs = append(wrs, verbs.SendWR{ID: wrID(kindCredit, 0), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
+		wrs = append(wrs, verbs.SendWR{ID: wrID(kindCredit, c.id, 0), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
 			Imm: uint32(ret) | immCreditOnly})
 		c.credits--
 		c.creditInflight++
@@ -297,54 +290,41 @@ func (c *conn) pumpLocked() {
 	}
 }
 
-// poll is the connection's completion loop: it spins for SpinFor after
-// the last completion, then sleeps with a doubling pause up to MaxSleep
-// (verbs has no completion channel to block on).
-func (c *conn) poll() {
-	defer c.t.wg.Done()
-	defer c.destroy()
-	wcs := make([]verbs.WC, 64)
-	busy := c.t.cfg.TCP.BusyPoll
-	last := time.Now()
-	var pause time.Duration
-	for spins := 0; !c.stopping.Load(); spins++ {
-		n, err := c.cq.Poll(wcs)
-		if err != nil {
-			c.fail(err, true)
-			return
-		}
-		if n == 0 {
-			if busy || spins&63 != 0 || time.Since(last) < c.t.cfg.SpinFor {
-				runtime.Gosched()
-				continue
-			}
-			pause = min(max(2*pause, 5*time.Microsecond), c.t.cfg.MaxSleep)
-			time.Sleep(pause)
-			continue
-		}
-		pause, last = 0, time.Now()
-		c.handle(wcs[:n])
-	}
-}
-
 // handle processes one batch of completions: receive slots are copied
 // out and reposted, and their credits announced, before the node sees the
 // frames, so a slow handler never starves the peer of credits.
 func (c *conn) handle(wcs []verbs.WC) {
-	var frames [][]byte
+	frames, ok := c.collect(wcs)
+	if !ok {
+		return
+	}
+	for _, f := range frames {
+		c.deliver(f)
+	}
+}
+
+// collect does handle's work on the connection's memory and queues, which
+// destroy must not free meanwhile; it reports false when the connection
+// is gone or just failed.
+func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.freed {
+		return nil, false
+	}
 	c.reposts = c.reposts[:0]
 	var freed []int
 	gained, creditDone := 0, 0
 	for i := range wcs {
 		wc := &wcs[i]
-		kind, n := splitID(wc.ID)
+		kind, _, n := splitID(wc.ID)
 		if wc.Status != verbs.WCSuccess {
 			if c.isDead() {
 				continue // flushed after we failed
 			}
 			err := fmt.Errorf("%s completion: %w", kindName(kind), wc.Err())
 			c.fail(err, true)
-			return
+			return nil, false
 		}
 		switch kind {
 		case kindRecv:
@@ -353,7 +333,7 @@ func (c *conn) handle(wcs []verbs.WC) {
 				var err error
 				if frames, err = c.assemble(frames, c.recvBuf(int(n))[:wc.ByteLen], wc.Imm&immMore != 0); err != nil {
 					c.fail(err, true)
-					return
+					return nil, false
 				}
 			}
 			c.reposts = append(c.reposts, verbs.RecvWR{ID: wc.ID, SGEs: c.recvSGE[n][:]})
@@ -368,7 +348,7 @@ func (c *conn) handle(wcs []verbs.WC) {
 	if len(c.reposts) > 0 {
 		if err := c.qp.PostRecv(c.reposts); err != nil {
 			c.fail(err, true)
-			return
+			return nil, false
 		}
 	}
 	c.mu.Lock()
@@ -378,9 +358,7 @@ func (c *conn) handle(wcs []verbs.WC) {
 	c.freeSend = append(c.freeSend, freed...)
 	c.pumpLocked()
 	c.mu.Unlock()
-	for _, f := range frames {
-		c.deliver(f)
-	}
+	return frames, true
 }
 
 func kindName(k int) string {
@@ -506,7 +484,7 @@ func (c *conn) failLocked(err error) bool {
 	if c.qp != nil && c.qp.State() != verbs.QPReset {
 		c.qp.ToError()
 	}
-	c.stopping.Store(true)
+	go c.destroy() // not here: the caller may be handling completions
 	return true
 }
 
@@ -527,8 +505,8 @@ func (c *conn) notify(err error) {
 	}
 }
 
-// destroy releases the verbs objects and memory once no one-sided caller
-// touches the scratch memory any more.
+// destroy releases the verbs objects and memory once neither the poller
+// nor a one-sided caller touches them any more.
 func (c *conn) destroy() {
 	c.destroyOnce.Do(func() {
 		c.mu.Lock()
@@ -536,12 +514,16 @@ func (c *conn) destroy() {
 			c.failLocked(transport.ErrClosed)
 		}
 		c.mu.Unlock()
+		if c.p == nil { // attach failed: nothing else was made
+			return
+		}
+		c.p.detach(c)
+		c.life.Lock()
+		c.freed = true
+		c.life.Unlock()
 		c.users.Wait()
 		if c.qp != nil {
 			c.qp.Close()
-		}
-		if c.cq != nil {
-			c.cq.Close()
 		}
 		if c.mr != nil {
 			c.mr.Close()
@@ -549,6 +531,7 @@ func (c *conn) destroy() {
 		if c.mem != nil {
 			verbs.FreeBuffer(c.mem)
 		}
+		c.t.conns.Done()
 	})
 }
 

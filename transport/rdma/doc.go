@@ -34,10 +34,11 @@
 // because an access outside an MR would put both QPs into the error state.
 // They stage through a small registered scratch area per connection.
 //
-// Completions. Each connection has one CQ (send and receive) and a poller
-// goroutine that spins for SpinFor after its last completion and then
-// sleeps with a doubling pause up to MaxSleep; the node's Handler runs on
-// it. A completion with an error (retry exceeded: the peer died or its QP
+// Completions. Connections share CQs (send and receive; a new CQ when the
+// entries run out, about 30 connections each), and one poller goroutine per
+// CQ spins for SpinFor after its last completion and then sleeps with a
+// doubling pause up to MaxSleep; the node's Handler runs on it. Work
+// request ids carry the connection, so the poller dispatches by them. A completion with an error (retry exceeded: the peer died or its QP
 // failed) fails the connection: queued frames are dropped, pending Read
 // and Write return an error matching transport.ErrPeerDown, and the node
 // hears PeerDown. With the QP's timeout (≈67 ms) and 7 retries that is

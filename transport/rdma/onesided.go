@@ -3,6 +3,7 @@ package rdma
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"time"
 
@@ -170,7 +171,7 @@ func (c *conn) oneSided(ctx context.Context, opc verbs.Opcode, raddr uint64, rke
 	}
 	c.users.Add(1)
 	c.opSeq++
-	id := wrID(kindOp, c.opSeq)
+	id := wrID(kindOp, c.id, c.opSeq)
 	o := &op{done: make(chan error, 1), slot: slot}
 	c.ops[id] = o
 	off := c.scratchOff(slot)
@@ -199,15 +200,9 @@ func (c *conn) oneSided(ctx context.Context, opc verbs.Opcode, raddr uint64, rke
 	}
 	// Watchdog: rxe does not always report retry-exceeded (a READ to a
 	// peer QP in ERR hangs for good), so a silent QP counts as failed.
-	timer := time.NewTimer(c.t.cfg.OpTimeout)
-	defer timer.Stop()
-	select {
-	case err := <-o.done:
-		return finish(err)
-	case <-timer.C:
-		c.fail(fmt.Errorf("rdma: no completion for a one-sided access within %v", c.t.cfg.OpTimeout), true)
-		return finish(<-o.done)
-	case <-ctx.Done():
+	start := time.Now()
+	deadline := start.Add(c.t.cfg.OpTimeout)
+	abandon := func() error {
 		c.mu.Lock()
 		if _, pending := c.ops[id]; pending {
 			o.abandoned = true
@@ -217,6 +212,35 @@ func (c *conn) oneSided(ctx context.Context, opc verbs.Opcode, raddr uint64, rke
 		}
 		c.mu.Unlock()
 		return finish(<-o.done)
+	}
+	// The completion is due within a round trip: poll for it here for a
+	// while (SpinFor, at least a millisecond), then sleep on it.
+	spinUntil := start.Add(max(c.t.cfg.SpinFor, time.Millisecond))
+	for spins := 1; ; spins++ {
+		select {
+		case err := <-o.done:
+			return finish(err)
+		case <-ctx.Done():
+			return abandon()
+		default:
+		}
+		if spins&63 == 0 && time.Now().After(spinUntil) {
+			break
+		}
+		if !c.p.drive() {
+			runtime.Gosched()
+		}
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-o.done:
+		return finish(err)
+	case <-timer.C:
+		c.fail(fmt.Errorf("rdma: no completion for a one-sided access within %v", c.t.cfg.OpTimeout), true)
+		return finish(<-o.done)
+	case <-ctx.Done():
+		return abandon()
 	}
 }
 

@@ -70,9 +70,10 @@ type Config struct {
 	OpTimeout time.Duration
 }
 
-// Transport moves frames over RC queue pairs: one QP and one CQ (with its
-// poller goroutine) per peer, set up over the TCP control connection. Peers
-// without RDMA are reached over that TCP connection.
+// Transport moves frames over RC queue pairs: one QP per peer, set up over
+// the TCP control connection, completing on CQs shared by the connections
+// (one poller goroutine each). Peers without RDMA are reached over that TCP
+// connection.
 type Transport struct {
 	cfg  Config
 	tcp  *tcp.Transport
@@ -90,7 +91,10 @@ type Transport struct {
 	regions map[string]*localRegion
 	retired map[*localRegion]struct{} // replaced, deregistered after retireAfter
 	closed  bool
+	pollers []*poller
+	connSeq uint32
 	wg      sync.WaitGroup // pollers
+	conns   sync.WaitGroup // connections not yet destroyed
 
 	bytesSent, bytesRecv   atomic.Uint64
 	framesSent, framesRecv atomic.Uint64
@@ -327,7 +331,7 @@ func (t *Transport) peerLocked(id uint32) *peerState {
 	return ps
 }
 
-// installLocked makes c its peer's connection and starts its poller.
+// installLocked makes c its peer's connection.
 func (t *Transport) installLocked(c *conn) bool {
 	if t.closed {
 		return false
@@ -339,8 +343,6 @@ func (t *Transport) installLocked(c *conn) bool {
 		go old.fail(errors.New("rdma: replaced by a new connection"), true)
 	}
 	ps.conn = c
-	t.wg.Add(1)
-	go c.poll()
 	return true
 }
 
@@ -588,8 +590,15 @@ func (t *Transport) Close() error {
 	for _, c := range cs {
 		c.fail(transport.ErrClosed, false)
 	}
+	t.conns.Wait() // connections being set up finish with ErrClosed
+	for _, p := range t.pollers {
+		p.stop.Store(true)
+	}
 	t.wg.Wait()
 	t.mu.Lock()
+	for _, p := range t.pollers {
+		p.cq.Close()
+	}
 	t.closeDevice()
 	t.mu.Unlock()
 	return err

@@ -80,7 +80,7 @@ func host() int {
 		Timeout:       *timeout,
 		Log:           log,
 	}
-	for _, k := range []string{"BCSHIP_BENCH", "BCSHIP_LAT_ROUNDS", "GOTRACEBACK", "GODEBUG"} {
+	for _, k := range []string{"BCSHIP_BENCH", "BCSHIP_LAT_ROUNDS", "BCSHIP_CPUPROFILE", "GOTRACEBACK", "GODEBUG"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cfg.Env = append(cfg.Env, k+"="+v)
 		}
