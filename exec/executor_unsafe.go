@@ -77,11 +77,14 @@ type Executor struct {
 	done   chan struct{} // closed by Close
 
 	// The watchdog (watchdog_linux.go): runs[i] is the call on stack i as
-	// it sees it; wakeAt is the monotonic time of its next look (0: looking
-	// now, never: nothing to look for), kick wakes it early.
+	// it sees it; wakeAt is the monotonic time of its next look (never:
+	// none planned), kick wakes it early.
 	runs         []run
 	wakeAt       atomic.Int64
 	kick         chan struct{}
+	kickLeft     atomic.Int64 // time left to the deadline of the call that kicked
+	active       atomic.Bool  // calls were published since the last look
+	looks        atomic.Uint64
 	cancelled    atomic.Bool // Options.Context is done
 	stopCancel   func() bool // unregisters cancelAll from Options.Context
 	watchdogDone chan struct{}
@@ -287,7 +290,7 @@ func (e *Executor) call(b *bound, fn uintptr, pcctx, parg unsafe.Pointer, cctx, 
 			if timed {
 				wdl = never // the timer has the deadline; watch for Options.Context only
 			}
-			if watched = e.watch(i, tid, s.token, wdl); !watched {
+			if watched = e.watch(i, tid, s.token, wdl, left); !watched {
 				if timed {
 					stopTimer(timer)
 				}

@@ -139,3 +139,30 @@ func BenchmarkCallUntil(b *testing.B) {
 		}
 	}
 }
+
+// TestWatchdogLooks: a stream of short calls under the same timeout, or
+// under a deadline that shrinks with every call (a chain's), wakes the
+// watchdog a few times, not once per call.
+func TestWatchdogLooks(t *testing.T) {
+	e := newExecutor(t, Options{})
+	const calls = 20000
+	for _, shrinking := range []bool{false, true} {
+		looks0 := e.looks.Load()
+		end := time.Now().Add(time.Hour)
+		for i := range calls {
+			now := time.Now()
+			dl := now.Add(5 * time.Second)
+			if shrinking {
+				dl = end.Add(-time.Duration(i) * time.Millisecond)
+			}
+			if _, err := e.CallUntil(now, dl, code["add"], nil, nil, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		looks := e.looks.Load() - looks0
+		t.Logf("shrinking deadline %v: %d looks in %d calls", shrinking, looks, calls)
+		if looks > 10 {
+			t.Errorf("shrinking deadline %v: the watchdog looked %d times in %d calls", shrinking, looks, calls)
+		}
+	}
+}

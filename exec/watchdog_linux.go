@@ -11,11 +11,19 @@ import (
 
 // The watchdog enforces the deadlines of CallUntil that lie further than
 // preciseWithin, and Options.Context, for every call at once: one goroutine
-// per Executor with one Go timer, aimed at the earliest deadline of the
-// calls it watches. A call only publishes itself (three atomic stores) and
-// wakes the watchdog when its deadline is earlier than the watchdog's next
-// look, which is rare when every call gets the same timeout: no timer, no
-// AfterFunc, no clock read and no allocation per call.
+// per Executor with one Go timer. A call only publishes itself (three
+// atomic stores) and wakes the watchdog when its deadline comes before the
+// watchdog's next look: no timer, no AfterFunc, no clock read and no
+// allocation per call.
+//
+// While calls come, the watchdog looks at least every period, half the
+// time left to the deadline of the call that last woke it: a later call
+// with a similar timeout then finds the next look before its deadline and
+// needs not wake it, even when each deadline is earlier than the one before
+// (a chain's deadline, which shrinks with every hop). A look that finds a
+// call running sleeps until that call's deadline at most, so a call that
+// outlives its deadline is aborted on time. After a period without calls
+// the watchdog sleeps until woken.
 
 // epoch is the origin of the watchdog's monotonic nanoseconds: a
 // time.Time's Sub against it uses the monotonic readings only.
@@ -36,9 +44,9 @@ type run struct {
 }
 
 // watch publishes the call with token on stack i, running on thread tid,
-// to the watchdog. It returns false, publishing nothing, when
-// Options.Context is already done.
-func (e *Executor) watch(i int, tid int, token uint64, deadline int64) bool {
+// to the watchdog; its deadline is left from now (never: none). It returns
+// false, publishing nothing, when Options.Context is already done.
+func (e *Executor) watch(i int, tid int, token uint64, deadline int64, left time.Duration) bool {
 	r := &e.runs[i]
 	r.tid.Store(int32(tid))
 	r.deadline.Store(deadline)
@@ -49,7 +57,14 @@ func (e *Executor) watch(i int, tid int, token uint64, deadline int64) bool {
 		r.token.Store(0)
 		return false
 	}
-	if w := e.wakeAt.Load(); w == 0 || deadline < w {
+	if deadline == never {
+		return true
+	}
+	if !e.active.Load() {
+		e.active.Store(true)
+	}
+	if deadline < e.wakeAt.Load() {
+		e.kickLeft.Store(int64(left))
 		e.kickWatchdog()
 	}
 	return true
@@ -80,18 +95,23 @@ func (e *Executor) cancelCause() error {
 	return context.Canceled
 }
 
-// watchdog runs until Close. Each look sets wakeAt to 0 first, so a call
-// that publishes during the scan and is missed by it kicks again; then it
-// signals every call past its deadline (all of them once cancelled), and
-// sleeps until the earliest remaining deadline, or, while aborted calls
-// have not returned yet, until it is time to repeat their signals (the
-// first can arrive before the thread is on the native stack, and is then
-// dropped). wakeAt is never while nothing is watched: the next call kicks.
+// watchdog runs until Close. A look signals every call past its deadline
+// (all of them once cancelled), and sleeps until the earliest remaining
+// deadline, the end of its period, or, while aborted calls have not
+// returned yet, the time to repeat their signals (the first can arrive
+// before the thread is on the native stack, and is then dropped).
+//
+// A call publishes its token, then loads wakeAt; a look stores wakeAt, then
+// scans the tokens again. So a call missed by the first scan either sees
+// the new wakeAt (and kicks if its deadline comes first) or is seen by the
+// second scan, which can only bring wakeAt earlier.
 func (e *Executor) watchdog() {
 	defer close(e.watchdogDone)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	resend := resendFirst
+	var period int64     // 0: no calls lately
+	var lastActive int64 // when a look last found calls
 	for {
 		select {
 		case <-e.kick:
@@ -100,35 +120,65 @@ func (e *Executor) watchdog() {
 			t.Stop()
 			return
 		}
-		e.wakeAt.Store(0)
+		e.looks.Add(1)
 		now := time.Since(epoch).Nanoseconds()
-		cancelled := e.cancelled.Load()
-		next, aborting := int64(never), false
-		for i := range e.runs {
-			r := &e.runs[i]
-			tok := r.token.Load()
-			if tok == 0 {
-				continue
-			}
-			tid, dl := r.tid.Load(), r.deadline.Load()
-			if cancelled || dl <= now {
-				sendAbort(e.pid, int(tid), tok)
-				aborting = true
-				continue
-			}
-			next = min(next, dl)
-		}
+		next, aborting := e.scan(now)
 		if aborting {
 			next = min(next, now+resend.Nanoseconds())
 			resend = min(2*resend, resendMax)
 		} else {
 			resend = resendFirst
 		}
+		if left := e.kickLeft.Swap(0); left > 0 {
+			if half := max(left/2, int64(preciseWithin)); period == 0 || half < period {
+				period = half
+			}
+		}
+		if e.active.Swap(false) || next != never {
+			lastActive = now
+		}
+		if period > 0 {
+			if now-lastActive < period {
+				next = min(next, now+period)
+			} else {
+				period = 0 // a whole period without calls: sleep until kicked
+			}
+		}
+		e.wakeAt.Store(next)
+		again, ab := e.scan(now)
+		if ab {
+			again = min(again, now+resendFirst.Nanoseconds())
+		}
+		if again < next {
+			next = again
+			e.wakeAt.Store(next)
+		}
 		if next != never {
 			t.Reset(time.Duration(next - now))
 		} else {
 			t.Stop()
 		}
-		e.wakeAt.CompareAndSwap(0, next)
 	}
+}
+
+// scan signals the watched calls past their deadline at now (all of them
+// once cancelled) and returns the earliest deadline of the others.
+func (e *Executor) scan(now int64) (next int64, aborting bool) {
+	cancelled := e.cancelled.Load()
+	next = never
+	for i := range e.runs {
+		r := &e.runs[i]
+		tok := r.token.Load()
+		if tok == 0 {
+			continue
+		}
+		tid, dl := r.tid.Load(), r.deadline.Load()
+		if cancelled || dl <= now {
+			sendAbort(e.pid, int(tid), tok)
+			aborting = true
+			continue
+		}
+		next = min(next, dl)
+	}
+	return next, aborting
 }
