@@ -90,7 +90,7 @@ func (n *Node) codeArrived(h bundle.Digest, err error) {
 		if err != nil {
 			n.goRun(func() { n.fail(j, codeOf(err), err.Error()) })
 		} else {
-			n.goRun(func() { n.execute(j) })
+			n.goRun(func() { n.execute(j, time.Time{}) })
 		}
 	}
 }

@@ -48,11 +48,18 @@ func (n *Node) runsInline(j *job) bool {
 	return n.cache.fast(j.hash, j.entry)
 }
 
-// dispatch runs j inline when its code has proven fast, else on a goroutine.
-func (n *Node) dispatch(j *job) {
+// dispatch runs j inline when its code has proven fast, else on a
+// goroutine. deadline is the chain's as received: milliseconds from now,
+// 0 for none.
+func (n *Node) dispatch(j *job, deadline uint32) {
 	if n.runsInline(j) {
-		n.execute(j)
+		t0 := clock()
+		j.setDeadline(t0, deadline)
+		n.execute(j, t0)
 		return
 	}
-	n.goRun(func() { n.execute(j) })
+	if deadline > 0 {
+		j.setDeadline(clock(), deadline)
+	}
+	n.goRun(func() { n.execute(j, time.Time{}) })
 }

@@ -225,7 +225,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.rt = rt
-	ex, err := exec.New(exec.Options{MaxStacks: cfg.MaxStacks, Symbolize: n.symbolize})
+	ex, err := exec.New(exec.Options{MaxStacks: cfg.MaxStacks, Context: n.ctx, Symbolize: n.symbolize})
 	if err != nil {
 		rt.Close()
 		return nil, err

@@ -250,7 +250,7 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 			n.take(c.id)
 			return nil, err
 		}
-		n.goRun(func() { n.execute(j) })
+		n.goRun(func() { n.execute(j, time.Time{}) })
 	} else {
 		if s := n.lookupStore(h); s != nil && !n.isKnown(node, h) {
 			// Pipelined ahead of the INVOKE on the same connection; the
@@ -260,7 +260,7 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 				return nil, err
 			}
 		}
-		if err := n.send(node, wire.Header{RequestID: c.id}, j.invoke()); err != nil {
+		if err := n.send(node, wire.Header{RequestID: c.id}, j.invoke(clock())); err != nil {
 			n.take(c.id)
 			return nil, err
 		}
@@ -283,7 +283,7 @@ func (n *Node) CallAM(ctx context.Context, node uint32, handler string, arg []by
 	}
 	j := &job{am: handler, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
 	if node == n.cfg.ID {
-		n.goRun(func() { n.execute(j) })
+		n.goRun(func() { n.execute(j, time.Time{}) })
 	} else {
 		n.connectPeers(ctx)
 		m := &wire.AM{Handler: handler, Origin: n.cfg.ID, OriginRequest: c.id, TTL: j.ttl, Arg: arg}
@@ -439,12 +439,13 @@ func (n *Node) connectPeers(ctx context.Context) {
 	}
 }
 
-// deadlineMS is the wire encoding of the time left until t (0: none).
-func deadlineMS(t time.Time) (uint32, bool) {
+// deadlineMS is the wire encoding of the time left from now until t (0:
+// none); false when t has passed.
+func deadlineMS(t, now time.Time) (uint32, bool) {
 	if t.IsZero() {
 		return 0, true
 	}
-	left := time.Until(t)
+	left := t.Sub(now)
 	if left <= 0 {
 		return 0, false
 	}

@@ -2,7 +2,6 @@ package bcship
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -30,25 +29,42 @@ type job struct {
 	from    uint32    // node that sent it
 }
 
+// jobFromInvoke is the job of an INVOKE or FORWARD. Its deadline, relative
+// on the wire, is left to dispatch, which reads the clock anyway.
 func jobFromInvoke(from uint32, m *wire.Invoke) *job {
-	j := &job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
+	return &job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
 		ttl: m.TTL, hops: m.Hops, from: from}
-	if m.Deadline > 0 {
-		j.expires = time.Now().Add(time.Duration(m.Deadline) * time.Millisecond)
-	}
-	return j
 }
 
-// invoke is the INVOKE message for j.
-func (j *job) invoke() *wire.Invoke {
-	ms, _ := deadlineMS(j.expires)
+// setDeadline sets j's chain deadline from its wire form: ms milliseconds
+// after now, 0 for none.
+func (j *job) setDeadline(now time.Time, ms uint32) {
+	if ms > 0 {
+		j.expires = now.Add(time.Duration(ms) * time.Millisecond)
+	}
+}
+
+// invoke is the INVOKE message for j, with the deadline left at now.
+func (j *job) invoke(now time.Time) *wire.Invoke {
+	ms, _ := deadlineMS(j.expires, now)
 	return &wire.Invoke{Hash: j.hash, Origin: j.origin, OriginRequest: j.req, TTL: j.ttl, Hops: j.hops,
 		Deadline: ms, Entry: j.entry, Arg: j.arg}
 }
 
+// clockEpoch anchors clock.
+var clockEpoch = time.Now()
+
+// clock is time.Now for the hot paths: its monotonic reading, which is
+// all that deadlines and run times use, costs one clock read where time.Now
+// costs two (wall and monotonic). That matters where a clock read is a
+// system call (a VM whose clocksource is not the TSC). The wall reading is
+// clockEpoch's advanced by the monotonic clock: do not show it.
+func clock() time.Time { return clockEpoch.Add(time.Since(clockEpoch)) }
+
 // execute runs j and carries out what the kernel asked for. It never
-// returns an error: failures go to the origin as ERROR.
-func (n *Node) execute(j *job) {
+// returns an error: failures go to the origin as ERROR. t0 is the clock
+// (clock) at the start, or zero to read it here.
+func (n *Node) execute(j *job, t0 time.Time) {
 	var img interface {
 		fn(string) (uintptr, error)
 		speedOf(entry string) *speed
@@ -82,14 +98,17 @@ func (n *Node) execute(j *job) {
 		n.fail(j, wire.CodeNoEntry, fmt.Sprintf("entry %q: %v", entry, err))
 		return
 	}
-	ctx, cancel := n.runContext(j)
-	defer cancel()
 	n.stats.invocations.Add(1)
 	n.stats.running.Add(1)
 	defer n.stats.running.Add(-1) // after the outbox is carried out
-	t0 := time.Now()
-	status, acts, st, err := n.run(ctx, fn, j.arg)
-	img.speedOf(entry).record(time.Since(t0), st.ctx.OutboxLen, err == nil)
+	// One clock read on each side of the run: the deadline, the run time
+	// and the forwards' deadlines all come from these two.
+	if t0.IsZero() {
+		t0 = clock()
+	}
+	status, acts, st, err := n.run(t0, n.runDeadline(j, t0), fn, j.arg)
+	t1 := clock()
+	img.speedOf(entry).record(t1.Sub(t0), st.ctx.OutboxLen, err == nil)
 	defer n.putState(st)
 	if err != nil {
 		var f *exec.Fault
@@ -104,7 +123,7 @@ func (n *Node) execute(j *job) {
 		n.fail(j, codeOf(err), fmt.Sprintf("%s: %v", entry, err))
 		return
 	}
-	n.drain(j, entry, status, acts)
+	n.drain(j, entry, status, acts, t1)
 }
 
 func (n *Node) putState(st *invState) {
@@ -112,20 +131,21 @@ func (n *Node) putState(st *invState) {
 	n.outbox.Put(st)
 }
 
-// runContext bounds one kernel run: by the chain's deadline when the
-// request has one, else by Config.Deadline; Close aborts it too.
-func (n *Node) runContext(j *job) (context.Context, context.CancelFunc) {
+// runDeadline bounds one kernel run starting at t0: the chain's deadline
+// when the request has one, else Config.Deadline. Close aborts it too (the
+// executor watches the node's context).
+func (n *Node) runDeadline(j *job, t0 time.Time) time.Time {
 	if !j.expires.IsZero() {
-		return context.WithDeadline(n.ctx, j.expires)
+		return j.expires
 	}
-	return context.WithTimeout(n.ctx, n.cfg.Deadline)
+	return t0.Add(n.cfg.Deadline)
 }
 
-// drain carries out the outbox after a kernel returned. Replies go to the
-// origin; a forward, invoke or get continues the chain. A run that neither
-// continues nor replies still ends the chain with a RESULT carrying its
-// status, so the origin never waits for nothing.
-func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action) {
+// drain carries out the outbox after a kernel returned at now. Replies go
+// to the origin; a forward, invoke or get continues the chain. A run that
+// neither continues nor replies still ends the chain with a RESULT carrying
+// its status, so the origin never waits for nothing.
+func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action, now time.Time) {
 	cont := false
 	var replies [][]byte
 	for _, a := range acts {
@@ -147,24 +167,24 @@ func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action) {
 	for _, a := range acts {
 		switch a.Op {
 		case hostrt.OpForward:
-			n.forward(j, a.Node, entry, bytes.Clone(a.A), false)
+			n.forward(j, a.Node, entry, bytes.Clone(a.A), false, now)
 		case hostrt.OpInvoke:
-			n.forward(j, a.Node, string(a.A), bytes.Clone(a.B), true)
+			n.forward(j, a.Node, string(a.A), bytes.Clone(a.B), true, now)
 		case hostrt.OpPut:
 			n.kernelPut(j, a.Node, string(a.A), a.Off, bytes.Clone(a.B))
 		case hostrt.OpGet:
-			n.kernelGet(j, a.Node, string(a.A), a.Off, a.N, string(a.B))
+			n.kernelGet(j, a.Node, string(a.A), a.Off, a.N, string(a.B), now)
 		}
 	}
 }
 
-// next is j moved one step along its chain, or an error code when the
-// chain may not go on.
-func (n *Node) next(j *job, entry string, arg []byte) (*job, wire.ErrorCode, string) {
+// next is j moved one step along its chain at now, or an error code when
+// the chain may not go on.
+func (n *Node) next(j *job, entry string, arg []byte, now time.Time) (*job, wire.ErrorCode, string) {
 	if j.ttl == 0 {
 		return nil, wire.CodeTTLExhausted, fmt.Sprintf("TTL exhausted after %d hops", j.hops)
 	}
-	if !j.expires.IsZero() && time.Now().After(j.expires) {
+	if !j.expires.IsZero() && now.After(j.expires) {
 		return nil, wire.CodeDeadline, fmt.Sprintf("chain deadline passed after %d hops", j.hops)
 	}
 	nj := *j
@@ -179,7 +199,7 @@ func (n *Node) next(j *job, entry string, arg []byte) (*job, wire.ErrorCode, str
 // bc_forward, or bc_invoke with another entry. For active messages, which
 // name handlers rather than entries, a forward runs the same handler there
 // and an invoke the handler named by entry.
-func (n *Node) forward(j *job, node uint32, entry string, arg []byte, invoke bool) {
+func (n *Node) forward(j *job, node uint32, entry string, arg []byte, invoke bool, now time.Time) {
 	am := j.am
 	if am != "" {
 		if invoke {
@@ -187,21 +207,21 @@ func (n *Node) forward(j *job, node uint32, entry string, arg []byte, invoke boo
 		}
 		entry = ""
 	}
-	nj, code, text := n.next(j, entry, arg)
+	nj, code, text := n.next(j, entry, arg, now)
 	if code != wire.CodeOK {
 		n.fail(j, code, text)
 		return
 	}
 	nj.am = am
 	if node == n.cfg.ID {
-		n.goRun(func() { n.execute(nj) })
+		n.goRun(func() { n.execute(nj, time.Time{}) })
 		return
 	}
 	var m wire.Message
 	if am != "" {
 		m = &wire.AM{Handler: am, Origin: nj.origin, OriginRequest: nj.req, TTL: nj.ttl, Arg: nj.arg}
 	} else {
-		m = (*wire.Forward)(nj.invoke())
+		m = (*wire.Forward)(nj.invoke(now))
 	}
 	if err := n.send(node, wire.Header{RequestID: nj.req}, m); err != nil {
 		n.fail(j, codeOf(err), fmt.Sprintf("forwarding to node %d: %v", node, err))
@@ -235,19 +255,19 @@ func (n *Node) kernelPut(j *job, node uint32, region string, off uint64, data []
 
 // kernelGet carries out bc_get: fetch, then run then of this code here
 // with the bytes as argument.
-func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64, then string) {
+func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64, then string, now time.Time) {
 	if length > math.MaxUint32 {
 		n.fail(j, wire.CodeTooLarge, fmt.Sprintf("bc_get of %d bytes", length))
 		return
 	}
-	cont := func(data []byte) {
-		nj, code, text := n.next(j, then, data)
+	cont := func(data []byte, now time.Time) {
+		nj, code, text := n.next(j, then, data, now)
 		if code != wire.CodeOK {
 			n.fail(j, code, text)
 			return
 		}
 		nj.hops = j.hops // a fetch does not move the chain
-		n.execute(nj)
+		n.execute(nj, now)
 	}
 	if node == n.cfg.ID {
 		d, code, text := n.regions.Load().slice(region, off, length)
@@ -256,7 +276,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 			return
 		}
 		data := bytes.Clone(d)
-		n.goRun(func() { cont(data) })
+		n.goRun(func() { cont(data, clock()) })
 		return
 	}
 	c := n.newCall(node, false)
@@ -265,7 +285,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 			n.fail(j, codeOf(c.err), fmt.Sprintf("bc_get from node %d: %v", node, c.err))
 			return
 		}
-		n.goRun(func() { cont(c.data) })
+		n.goRun(func() { cont(c.data, clock()) })
 	}
 	if n.register(c) != nil {
 		return

@@ -1,9 +1,9 @@
 package bcship
 
 import (
-	"context"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"github.com/bcship/bcship/internal/hostrt"
@@ -23,10 +23,11 @@ func (n *Node) getState() *invState {
 	return &invState{outbox: make([]byte, n.cfg.OutboxSize)}
 }
 
-// run calls the kernel function fn with arg. On success it returns the
-// entry's status and the outbox actions, which alias the state's outbox:
-// the caller passes st back to n.outbox.Put when it is done with them.
-func (n *Node) run(ctx context.Context, fn uintptr, arg []byte) (status int64, acts []hostrt.Action, st *invState, err error) {
+// run calls the kernel function fn with arg at now, to be aborted at
+// deadline. On success it returns the entry's status and the outbox
+// actions, which alias the state's outbox: the caller passes st back to
+// n.outbox.Put when it is done with them.
+func (n *Node) run(now, deadline time.Time, fn uintptr, arg []byte) (status int64, acts []hostrt.Action, st *invState, err error) {
 	rs := n.regions.Load()
 	st = n.getState()
 	st.ctx = hostrt.Ctx{
@@ -40,7 +41,7 @@ func (n *Node) run(ctx context.Context, fn uintptr, arg []byte) (status int64, a
 	if len(arg) > 0 {
 		argp = unsafe.Pointer(&arg[0])
 	}
-	status, err = n.ex.Call(ctx, fn, unsafe.Pointer(&st.ctx), argp, uint64(len(arg)))
+	status, err = n.ex.CallUntil(now, deadline, fn, unsafe.Pointer(&st.ctx), argp, uint64(len(arg)))
 	runtime.KeepAlive(st)
 	runtime.KeepAlive(rs)
 	runtime.KeepAlive(arg)
