@@ -41,12 +41,21 @@ func (p *pong) HandleMessage(from uint32, h wire.Header, m wire.Message) {
 func (p *pong) PeerDown(uint32, error) {}
 
 // BenchmarkPingPong is the round trip of a 64-byte AM frame over SEND/RECV
-// with the far side answering from its poller, the unit of a shipped hop.
+// with the far side answering from its poller, the unit of a shipped hop;
+// with the frame sent inline and from a registered send buffer.
 func BenchmarkPingPong(b *testing.B) {
-	a := newNode(b, 1, Config{})
+	for _, v := range []struct {
+		name   string
+		inline int
+	}{{"inline", 0}, {"buffer", -1}} {
+		b.Run(v.name, func(b *testing.B) { pingPong(b, Config{MaxInline: v.inline}) })
+	}
+}
+
+func pingPong(b *testing.B, cfg Config) {
+	a := newNode(b, 1, cfg)
 	rec := a.rec
 	p := &pong{}
-	cfg := Config{}
 	cfg.Device = rxeDevice(b)
 	tb := newNodeHandler(b, 2, cfg, p)
 	p.t = tb

@@ -36,6 +36,7 @@ type conn struct {
 	mr  *verbs.MR
 
 	slotSize    int // ours (receive and send)
+	maxInline   int // chunks up to this size are sent inline
 	chunk       int // bytes per SEND: min(ours, the peer's slot size)
 	peerQPN     uint32
 	recvSGE     [][1]verbs.SGE
@@ -59,6 +60,7 @@ type conn struct {
 	threshold      int // toReturn that warrants a credit-only SEND
 	creditInflight int
 	freeSend       []int
+	sending        int      // SENDs of frames posted and not completed (≤ SendSlots)
 	queue          [][]byte // encoded frames, oldest first
 	queueOff       int      // bytes of queue[0] already sent
 	queued         int      // bytes in queue
@@ -113,11 +115,13 @@ func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) 
 	if c.mr, err = t.pd.RegMR(c.mem, verbs.AccessLocalWrite); err != nil {
 		return nil, err
 	}
-	caps := verbs.QPCaps{MaxSendWR: uint32(sqDepth), MaxRecvWR: uint32(cfg.RecvSlots), MaxSendSGE: 1, MaxRecvSGE: 1}
+	caps := verbs.QPCaps{MaxSendWR: uint32(sqDepth), MaxRecvWR: uint32(cfg.RecvSlots), MaxSendSGE: 1, MaxRecvSGE: 1,
+		MaxInline: uint32(max(cfg.MaxInline, 0))}
 	// Every send is signaled: completions free send slots and scratch.
 	if c.qp, err = t.pd.CreateQP(verbs.QPConfig{SendCQ: c.p.cq, RecvCQ: c.p.cq, Caps: caps, SignalAll: true}); err != nil {
 		return nil, err
 	}
+	c.maxInline = min(cfg.MaxInline, int(c.qp.Caps.MaxInline))
 	if err = c.qp.ToInit(cfg.Port, verbs.AccessAll); err != nil {
 		return nil, err
 	}
@@ -239,23 +243,34 @@ func (c *conn) pumpLocked() {
 		return
 	}
 	wrs := c.wrs[:0]
-	for len(c.queue) > 0 && c.credits >= 2 && len(c.freeSend) > 0 {
+	for len(c.queue) > 0 && c.credits >= 2 && c.sending < c.t.cfg.SendSlots {
 		f := c.queue[0]
 		n := min(len(f)-c.queueOff, c.chunk)
-		s := c.freeSend[len(c.freeSend)-1]
-		c.freeSend = c.freeSend[:len(c.freeSend)-1]
-		copy(c.sendBuf(s), f[c.queueOff:c.queueOff+n])
+		wr := verbs.SendWR{Op: verbs.OpSendImm, Flags: verbs.SendSignaled}
+		if n <= c.maxInline {
+			// Copied into the work request by PostSend below: no send
+			// slot, and the kernel does not read registered memory.
+			wr.ID, wr.Inline = wrID(kindInline, c.id, 0), f[c.queueOff:c.queueOff+n]
+		} else {
+			if len(c.freeSend) == 0 {
+				break
+			}
+			s := c.freeSend[len(c.freeSend)-1]
+			c.freeSend = c.freeSend[:len(c.freeSend)-1]
+			copy(c.sendBuf(s), f[c.queueOff:c.queueOff+n])
+			c.sendSGE[s][0].Length = uint32(n)
+			wr.ID, wr.SGEs = wrID(kindSend, c.id, uint64(s)), c.sendSGE[s][:]
+		}
 		c.queueOff += n
 		more := c.queueOff < len(f)
 		ret := min(c.toReturn, immCredits)
 		c.toReturn -= ret
-		imm := uint32(ret)
+		wr.Imm = uint32(ret)
 		if more {
-			imm |= immMore
+			wr.Imm |= immMore
 		}
-		c.sendSGE[s][0].Length = uint32(n)
-		wrs = append(wrs, verbs.SendWR{ID: wrID(kindSend, c.id, uint64(s)), Op: verbs.OpSendImm, Flags: verbs.SendSignaled,
-			SGEs: c.sendSGE[s][:], Imm: imm})
+		wrs = append(wrs, wr)
+		c.sending++
 		c.credits--
 		if !more {
 			c.queue[0] = nil
@@ -314,7 +329,7 @@ func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
 	}
 	c.reposts = c.reposts[:0]
 	var freed []int
-	gained, creditDone := 0, 0
+	gained, creditDone, inlined := 0, 0, 0
 	for i := range wcs {
 		wc := &wcs[i]
 		kind, _, n := splitID(wc.ID)
@@ -339,6 +354,8 @@ func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
 			c.reposts = append(c.reposts, verbs.RecvWR{ID: wc.ID, SGEs: c.recvSGE[n][:]})
 		case kindSend:
 			freed = append(freed, int(n))
+		case kindInline:
+			inlined++
 		case kindCredit:
 			creditDone++
 		case kindOp:
@@ -356,6 +373,7 @@ func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
 	c.toReturn += len(c.reposts)
 	c.creditInflight -= creditDone
 	c.freeSend = append(c.freeSend, freed...)
+	c.sending -= len(freed) + inlined
 	c.pumpLocked()
 	c.mu.Unlock()
 	return frames, true
@@ -365,7 +383,7 @@ func kindName(k int) string {
 	switch k {
 	case kindRecv:
 		return "receive"
-	case kindSend:
+	case kindSend, kindInline:
 		return "send"
 	case kindCredit:
 		return "credit"

@@ -32,6 +32,7 @@ const (
 	kindSend   = 2
 	kindCredit = 3
 	kindOp     = 4
+	kindInline = 5
 )
 
 func wrID(kind int, conn uint32, n uint64) uint64 {

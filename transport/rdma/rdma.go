@@ -29,6 +29,7 @@ const (
 	DefaultSetupTimeout = 2 * time.Second
 	DefaultSpinFor      = 50 * time.Microsecond
 	DefaultMaxSleep     = 500 * time.Microsecond
+	DefaultMaxInline    = 256
 	DefaultOpTimeout    = 750 * time.Millisecond // ErrPeerDown within 1 s, with room for the poller
 
 	minSlots    = 4
@@ -53,6 +54,10 @@ type Config struct {
 	// SendSlots is the number of registered send buffers (SlotSize each)
 	// per connection: SENDs in flight.
 	SendSlots int
+	// MaxInline is the largest SEND copied into the work request itself
+	// (no send buffer, no DMA from registered memory; the device may
+	// allow less); negative: none.
+	MaxInline int
 	// ScratchSlots × ScratchSize is the registered staging memory for
 	// one-sided READ/WRITE per connection; larger accesses are split.
 	ScratchSlots, ScratchSize int
@@ -139,6 +144,9 @@ func New(cfg Config) (*Transport, error) {
 	def(&cfg.ScratchSlots, DefaultScratchSlots)
 	def(&cfg.ScratchSize, DefaultScratchSize)
 	def(&cfg.MaxQueued, DefaultMaxQueued)
+	if cfg.MaxInline == 0 {
+		cfg.MaxInline = DefaultMaxInline
+	}
 	cfg.RecvSlots = max(cfg.RecvSlots, minSlots)
 	cfg.SlotSize = max(cfg.SlotSize, minSlotSize)
 	if cfg.Port == 0 {
