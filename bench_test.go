@@ -1,6 +1,7 @@
 package bcship
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -76,6 +77,12 @@ func hopList(a, b uint32, elems int) *chase.List {
 func BenchmarkChaseHop(b *testing.B) {
 	const chaseHops = 200
 	dev := os.Getenv("BCSHIP_RXE")
+	if dev != "" {
+		// Under qemu TCG the kernel may pick the HPET: every clock read is
+		// then a system call and an emulated device access.
+		cs, _ := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+		b.Logf("RDMA device %s, clocksource %s", dev, bytes.TrimSpace(cs))
+	}
 	nodes := cluster(b, []uint32{1, 2, 3}, func(c *Config) { c.DefaultTTL = 255; c.RDMADevice = dev })
 	l := hopList(2, 3, 64)
 	registerList(b, nodes, l)

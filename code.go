@@ -35,7 +35,8 @@ func (n *Node) park(j *job) {
 		r.asked = true
 	}
 	first := len(n.waiting[j.hash]) == 0
-	n.waiting[j.hash] = append(n.waiting[j.hash], j)
+	pj := *j // j is the caller's, maybe on its stack
+	n.waiting[j.hash] = append(n.waiting[j.hash], &pj)
 	n.wmu.Unlock()
 	if first {
 		n.requestCode(j.hash, j.origin)

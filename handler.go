@@ -23,11 +23,14 @@ func (h *handler) PeerDown(peer uint32, err error) { (*Node)(h).peerDown(peer, e
 func (n *Node) handle(from uint32, hd wire.Header, m wire.Message) {
 	switch m := m.(type) {
 	case *wire.Invoke:
-		n.dispatch(jobFromInvoke(from, m), m.Deadline)
+		j := jobFromInvoke(from, m)
+		n.dispatch(&j, m.Deadline)
 	case *wire.Forward:
-		n.dispatch(jobFromInvoke(from, (*wire.Invoke)(m)), m.Deadline)
+		j := jobFromInvoke(from, (*wire.Invoke)(m))
+		n.dispatch(&j, m.Deadline)
 	case *wire.AM:
-		n.dispatch(&job{am: m.Handler, arg: m.Arg, origin: m.Origin, req: m.OriginRequest, ttl: m.TTL, from: from}, 0)
+		j := job{am: m.Handler, arg: m.Arg, origin: m.Origin, req: m.OriginRequest, ttl: m.TTL, from: from}
+		n.dispatch(&j, 0)
 	case *wire.Ship:
 		n.handleShip(from, hd, m)
 	case *wire.NeedCode:

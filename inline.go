@@ -48,7 +48,7 @@ func (n *Node) runsInline(j *job) bool {
 	return n.cache.fast(j.hash, j.entry)
 }
 
-// dispatch runs j inline when its code has proven fast, else on a
+// dispatch runs j inline when its code has proven fast, else a copy on a
 // goroutine. deadline is the chain's as received: milliseconds from now,
 // 0 for none.
 func (n *Node) dispatch(j *job, deadline uint32) {
@@ -61,5 +61,6 @@ func (n *Node) dispatch(j *job, deadline uint32) {
 	if deadline > 0 {
 		j.setDeadline(clock(), deadline)
 	}
-	n.goRun(func() { n.execute(j, time.Time{}) })
+	hj := *j
+	n.goRun(func() { n.execute(&hj, time.Time{}) })
 }

@@ -241,7 +241,7 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 	if err := n.register(c); err != nil {
 		return nil, err
 	}
-	j := &job{hash: h, entry: entry, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
+	j := job{hash: h, entry: entry, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
 	if dl, ok := ctx.Deadline(); ok {
 		j.expires = dl
 	}
@@ -250,7 +250,8 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 			n.take(c.id)
 			return nil, err
 		}
-		n.goRun(func() { n.execute(j, time.Time{}) })
+		hj := j
+		n.goRun(func() { n.execute(&hj, time.Time{}) })
 	} else {
 		if s := n.lookupStore(h); s != nil && !n.isKnown(node, h) {
 			// Pipelined ahead of the INVOKE on the same connection; the
@@ -260,7 +261,11 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 				return nil, err
 			}
 		}
-		if err := n.send(node, wire.Header{RequestID: c.id}, j.invoke(clock())); err != nil {
+		m := invokeMsgs.get()
+		j.fillInvoke(m, clock())
+		err := n.send(node, wire.Header{RequestID: c.id}, m)
+		invokeMsgs.put(m)
+		if err != nil {
 			n.take(c.id)
 			return nil, err
 		}

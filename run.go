@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/bcship/bcship/bundle"
@@ -31,8 +32,12 @@ type job struct {
 
 // jobFromInvoke is the job of an INVOKE or FORWARD. Its deadline, relative
 // on the wire, is left to dispatch, which reads the clock anyway.
-func jobFromInvoke(from uint32, m *wire.Invoke) *job {
-	return &job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
+//
+// Jobs are values: a job run inline lives on the read loop's stack, and
+// whatever keeps one past execute (a goroutine, the code wait list, a GET
+// in flight) keeps a copy.
+func jobFromInvoke(from uint32, m *wire.Invoke) job {
+	return job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
 		ttl: m.TTL, hops: m.Hops, from: from}
 }
 
@@ -44,10 +49,11 @@ func (j *job) setDeadline(now time.Time, ms uint32) {
 	}
 }
 
-// invoke is the INVOKE message for j, with the deadline left at now.
-func (j *job) invoke(now time.Time) *wire.Invoke {
+// fillInvoke makes m the INVOKE message for j, with the deadline left at
+// now.
+func (j *job) fillInvoke(m *wire.Invoke, now time.Time) {
 	ms, _ := deadlineMS(j.expires, now)
-	return &wire.Invoke{Hash: j.hash, Origin: j.origin, OriginRequest: j.req, TTL: j.ttl, Hops: j.hops,
+	*m = wire.Invoke{Hash: j.hash, Origin: j.origin, OriginRequest: j.req, TTL: j.ttl, Hops: j.hops,
 		Deadline: ms, Entry: j.entry, Arg: j.arg}
 }
 
@@ -146,32 +152,37 @@ func (n *Node) runDeadline(j *job, t0 time.Time) time.Time {
 // neither continues nor replies still ends the chain with a RESULT carrying
 // its status, so the origin never waits for nothing.
 func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action, now time.Time) {
-	cont := false
-	var replies [][]byte
+	cont, replies := false, 0
 	for _, a := range acts {
 		switch a.Op {
 		case hostrt.OpLog:
 			n.log.Info("kernel log", "entry", entry, "origin", j.origin, "msg", string(a.A))
 		case hostrt.OpReply:
-			replies = append(replies, a.A)
+			replies++
 		case hostrt.OpForward, hostrt.OpInvoke, hostrt.OpGet:
 			cont = true
 		}
 	}
-	for i, r := range replies {
-		n.sendResult(j, status, r, !cont && i == len(replies)-1)
-	}
-	if len(replies) == 0 && !cont {
+	if replies == 0 && !cont {
 		n.sendResult(j, status, nil, true)
+	}
+	// Payloads alias the outbox, which outlives this call: whatever sends
+	// them encodes them before it returns, and the rest copies them.
+	for _, a := range acts {
+		switch a.Op {
+		case hostrt.OpReply:
+			replies--
+			n.sendResult(j, status, a.A, !cont && replies == 0)
+		}
 	}
 	for _, a := range acts {
 		switch a.Op {
 		case hostrt.OpForward:
-			n.forward(j, a.Node, entry, bytes.Clone(a.A), false, now)
+			n.forward(j, a.Node, entry, a.A, false, now)
 		case hostrt.OpInvoke:
-			n.forward(j, a.Node, string(a.A), bytes.Clone(a.B), true, now)
+			n.forward(j, a.Node, string(a.A), a.B, true, now)
 		case hostrt.OpPut:
-			n.kernelPut(j, a.Node, string(a.A), a.Off, bytes.Clone(a.B))
+			n.kernelPut(j, a.Node, string(a.A), a.Off, a.B)
 		case hostrt.OpGet:
 			n.kernelGet(j, a.Node, string(a.A), a.Off, a.N, string(a.B), now)
 		}
@@ -180,19 +191,19 @@ func (n *Node) drain(j *job, entry string, status int64, acts []hostrt.Action, n
 
 // next is j moved one step along its chain at now, or an error code when
 // the chain may not go on.
-func (n *Node) next(j *job, entry string, arg []byte, now time.Time) (*job, wire.ErrorCode, string) {
+func (n *Node) next(j *job, entry string, arg []byte, now time.Time) (job, wire.ErrorCode, string) {
 	if j.ttl == 0 {
-		return nil, wire.CodeTTLExhausted, fmt.Sprintf("TTL exhausted after %d hops", j.hops)
+		return job{}, wire.CodeTTLExhausted, fmt.Sprintf("TTL exhausted after %d hops", j.hops)
 	}
 	if !j.expires.IsZero() && now.After(j.expires) {
-		return nil, wire.CodeDeadline, fmt.Sprintf("chain deadline passed after %d hops", j.hops)
+		return job{}, wire.CodeDeadline, fmt.Sprintf("chain deadline passed after %d hops", j.hops)
 	}
 	nj := *j
 	nj.entry, nj.arg, nj.ttl, nj.from = entry, arg, j.ttl-1, n.cfg.ID
 	if nj.hops < 255 {
 		nj.hops++
 	}
-	return &nj, wire.CodeOK, ""
+	return nj, wire.CodeOK, ""
 }
 
 // forward re-runs this code (entry) on node with arg, keeping the origin:
@@ -214,18 +225,52 @@ func (n *Node) forward(j *job, node uint32, entry string, arg []byte, invoke boo
 	}
 	nj.am = am
 	if node == n.cfg.ID {
-		n.goRun(func() { n.execute(nj, time.Time{}) })
+		hj := nj
+		hj.arg = bytes.Clone(arg)
+		n.goRun(func() { n.execute(&hj, time.Time{}) })
 		return
 	}
-	var m wire.Message
+	var err error
+	h := wire.Header{RequestID: nj.req}
 	if am != "" {
-		m = &wire.AM{Handler: am, Origin: nj.origin, OriginRequest: nj.req, TTL: nj.ttl, Arg: nj.arg}
+		m := amMsgs.get()
+		*m = wire.AM{Handler: am, Origin: nj.origin, OriginRequest: nj.req, TTL: nj.ttl, Arg: nj.arg}
+		err = n.send(node, h, m)
+		amMsgs.put(m)
 	} else {
-		m = (*wire.Forward)(nj.invoke(now))
+		m := forwardMsgs.get()
+		nj.fillInvoke((*wire.Invoke)(m), now)
+		err = n.send(node, h, m)
+		forwardMsgs.put(m)
 	}
-	if err := n.send(node, wire.Header{RequestID: nj.req}, m); err != nil {
+	if err != nil {
 		n.fail(j, codeOf(err), fmt.Sprintf("forwarding to node %d: %v", node, err))
 	}
+}
+
+// Messages sent on the hot paths are pooled: a transport encodes m before
+// Send returns (transport.Transport), so m is free again once sent.
+var (
+	invokeMsgs  msgPool[wire.Invoke]
+	forwardMsgs msgPool[wire.Forward]
+	amMsgs      msgPool[wire.AM]
+	resultMsgs  msgPool[wire.Result]
+)
+
+type msgPool[M any] struct{ p sync.Pool }
+
+func (p *msgPool[M]) get() *M {
+	if m, ok := p.p.Get().(*M); ok {
+		return m
+	}
+	return new(M)
+}
+
+// put clears m, so the pool holds no payload alive, and returns it.
+func (p *msgPool[M]) put(m *M) {
+	var zero M
+	*m = zero
+	p.p.Put(m)
 }
 
 // kernelPut carries out bc_put: fire and forget; failures are logged.
@@ -260,14 +305,15 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 		n.fail(j, wire.CodeTooLarge, fmt.Sprintf("bc_get of %d bytes", length))
 		return
 	}
+	jc := *j // j is the caller's, maybe on its stack
 	cont := func(data []byte, now time.Time) {
-		nj, code, text := n.next(j, then, data, now)
+		nj, code, text := n.next(&jc, then, data, now)
 		if code != wire.CodeOK {
-			n.fail(j, code, text)
+			n.fail(&jc, code, text)
 			return
 		}
-		nj.hops = j.hops // a fetch does not move the chain
-		n.execute(nj, now)
+		nj.hops = jc.hops // a fetch does not move the chain
+		n.execute(&nj, now)
 	}
 	if node == n.cfg.ID {
 		d, code, text := n.regions.Load().slice(region, off, length)
@@ -282,7 +328,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 	c := n.newCall(node, false)
 	c.cb = func(c *call) {
 		if c.err != nil {
-			n.fail(j, codeOf(c.err), fmt.Sprintf("bc_get from node %d: %v", node, c.err))
+			n.fail(&jc, codeOf(c.err), fmt.Sprintf("bc_get from node %d: %v", node, c.err))
 			return
 		}
 		n.goRun(func() { cont(c.data, clock()) })
@@ -310,8 +356,11 @@ func (n *Node) sendResult(j *job, status int64, reply []byte, final bool) {
 	if !final {
 		h.Flags = FlagMore
 	}
-	m := &wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: reply}
-	if err := n.send(j.origin, h, m); err != nil {
+	m := resultMsgs.get()
+	*m = wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: reply}
+	err := n.send(j.origin, h, m)
+	resultMsgs.put(m)
+	if err != nil {
 		n.log.Warn("result undeliverable", "origin", j.origin, "req", j.req, "err", err)
 	}
 }
