@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math"
+	"sync/atomic"
 )
 
 const (
@@ -82,7 +84,32 @@ func (d *decoder) str(field string) string {
 	if d.err == nil && n > MaxString {
 		d.fail(field, ErrTooLarge)
 	}
-	return string(d.take(field, n))
+	return intern(d.take(field, n))
+}
+
+// internTab caches short strings decoded lately: entry, handler and region
+// names repeat in every INVOKE, FORWARD, AM and GET, and a hit costs a hash
+// and a compare instead of an allocation. A slot holds whichever string
+// was stored last; a collision only costs a miss.
+var (
+	internTab  [256]atomic.Pointer[string]
+	internSeed = maphash.MakeSeed()
+)
+
+// internMax bounds the strings worth interning.
+const internMax = 64
+
+func intern(b []byte) string {
+	if len(b) == 0 || len(b) > internMax {
+		return string(b)
+	}
+	slot := &internTab[maphash.Bytes(internSeed, b)%uint64(len(internTab))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
 }
 
 // bytes reads a u32-length-prefixed byte field. It aliases the payload and

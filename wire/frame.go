@@ -153,8 +153,13 @@ func readPayload(r io.Reader, buf []byte, length uint32) ([]byte, error) {
 
 // AppendFrame appends a frame carrying m to dst. h supplies Flags, RequestID
 // and Source; Type and Length are taken from m. It allocates only to grow
-// dst. On error dst is returned unchanged.
+// dst, at most once for the messages of the hot paths (INVOKE, FORWARD,
+// RESULT, ERROR, AM, GET, PUT and their replies). On error dst is returned
+// unchanged.
 func AppendFrame(dst []byte, h Header, m Message) ([]byte, error) {
+	if s, ok := m.(sizer); ok {
+		dst = slices.Grow(dst, HeaderSize+s.size())
+	}
 	start := len(dst)
 	h.Type = m.Type()
 	h.Length = 0
