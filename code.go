@@ -51,7 +51,7 @@ func (n *Node) requestCode(h bundle.Digest, origin uint32) {
 		n.codeArrived(h, err)
 		return
 	}
-	c := n.newCall(origin, false)
+	c := n.newCall(origin, false, clock())
 	c.need = &h
 	c.cb = func(c *call) {
 		if c.err != nil {

@@ -139,7 +139,7 @@ type Node struct {
 	rejected map[bundle.Digest]*rejection
 
 	connectOnce sync.Once
-	lastConnect atomic.Int64 // UnixNano of connectPeers' last scan
+	lastConnect atomic.Int64 // connectPeers' last scan, ns since clockEpoch
 	closed      atomic.Bool
 
 	stats counters

@@ -46,6 +46,7 @@ type call struct {
 	need    *bundle.Digest // NEED_CODE: the hash asked for
 
 	replies [][]byte
+	one     [1][]byte // backing for replies: most calls get one
 	done    chan struct{}
 	res     *Result
 	data    []byte
@@ -53,8 +54,11 @@ type call struct {
 	cb      func(*call) // when set, called on completion instead of a waiter
 }
 
-func (n *Node) newCall(peer uint32, anyPeer bool) *call {
-	return &call{id: n.reqID.Add(1), peer: peer, anyPeer: anyPeer, start: time.Now(), done: make(chan struct{})}
+// newCall makes a call to peer started at now (clock).
+func (n *Node) newCall(peer uint32, anyPeer bool, now time.Time) *call {
+	c := &call{id: n.reqID.Add(1), peer: peer, anyPeer: anyPeer, start: now, done: make(chan struct{})}
+	c.replies = c.one[:0]
+	return c
 }
 
 func (n *Node) register(c *call) error {
@@ -111,10 +115,15 @@ func (n *Node) failAll(match func(*call) bool, err error) {
 
 // wait waits for c or ctx; on ctx it withdraws c.
 func (n *Node) wait(ctx context.Context, c *call) error {
+	done := ctx.Done()
+	if done == nil {
+		<-c.done
+		return c.err
+	}
 	select {
 	case <-c.done:
 		return c.err
-	case <-ctx.Done():
+	case <-done:
 		if n.take(c.id) == nil {
 			<-c.done // completed meanwhile
 			return c.err
@@ -236,8 +245,9 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 	if _, err := n.transport(); err != nil && node != n.cfg.ID {
 		return nil, err
 	}
-	n.connectPeers(ctx)
-	c := n.newCall(node, true)
+	now := clock() // one clock read for the whole request
+	n.connectPeers(ctx, now)
+	c := n.newCall(node, true, now)
 	if err := n.register(c); err != nil {
 		return nil, err
 	}
@@ -262,7 +272,7 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 			}
 		}
 		m := invokeMsgs.get()
-		j.fillInvoke(m, clock())
+		j.fillInvoke(m, now)
 		err := n.send(node, wire.Header{RequestID: c.id}, m)
 		invokeMsgs.put(m)
 		if err != nil {
@@ -282,7 +292,8 @@ func (n *Node) CallAM(ctx context.Context, node uint32, handler string, arg []by
 	if handler == "" || len(handler) > wire.MaxString {
 		return nil, fmt.Errorf("%w: handler name of %d bytes", ErrConfig, len(handler))
 	}
-	c := n.newCall(node, true)
+	now := clock()
+	c := n.newCall(node, true, now)
 	if err := n.register(c); err != nil {
 		return nil, err
 	}
@@ -290,7 +301,7 @@ func (n *Node) CallAM(ctx context.Context, node uint32, handler string, arg []by
 	if node == n.cfg.ID {
 		n.goRun(func() { n.execute(j, time.Time{}) })
 	} else {
-		n.connectPeers(ctx)
+		n.connectPeers(ctx, now)
 		m := &wire.AM{Handler: handler, Origin: n.cfg.ID, OriginRequest: c.id, TTL: j.ttl, Arg: arg}
 		if err := n.send(node, wire.Header{RequestID: c.id}, m); err != nil {
 			n.take(c.id)
@@ -321,7 +332,7 @@ func (n *Node) Get(ctx context.Context, node uint32, region string, off uint64, 
 			return buf, nil
 		}
 	}
-	c := n.newCall(node, false)
+	c := n.newCall(node, false, clock())
 	if err := n.register(c); err != nil {
 		return nil, err
 	}
@@ -350,7 +361,7 @@ func (n *Node) Put(ctx context.Context, node uint32, region string, off uint64, 
 			return err
 		}
 	}
-	c := n.newCall(node, false)
+	c := n.newCall(node, false, clock())
 	if err := n.register(c); err != nil {
 		return err
 	}
@@ -400,7 +411,8 @@ func (n *Node) Ping(ctx context.Context, node uint32) (time.Duration, error) {
 // connectPeers dials every configured peer once, in parallel, so that nodes
 // a chain reaches can send their RESULT back over our connection even when
 // they do not know our address. Later calls only re-dial in the background.
-func (n *Node) connectPeers(ctx context.Context) {
+// now is the caller's clock.
+func (n *Node) connectPeers(ctx context.Context, now time.Time) {
 	t, err := n.transport()
 	if err != nil {
 		return
@@ -409,10 +421,10 @@ func (n *Node) connectPeers(ctx context.Context) {
 	n.connectOnce.Do(func() { first = true })
 	// Later calls look for lost peers at most every 100ms: this is on
 	// every request's path.
-	now := time.Now().UnixNano()
-	if last := n.lastConnect.Load(); !first && now-last < int64(100*time.Millisecond) {
+	at := now.Sub(clockEpoch).Nanoseconds()
+	if last := n.lastConnect.Load(); !first && at-last < int64(100*time.Millisecond) {
 		return
-	} else if !n.lastConnect.CompareAndSwap(last, now) && !first {
+	} else if !n.lastConnect.CompareAndSwap(last, at) && !first {
 		return
 	}
 	connected := map[uint32]bool{}

@@ -284,7 +284,7 @@ func (n *Node) kernelPut(j *job, node uint32, region string, off uint64, data []
 		copy(d, data)
 		return
 	}
-	c := n.newCall(node, false)
+	c := n.newCall(node, false, clock())
 	c.cb = func(c *call) {
 		if c.err != nil {
 			n.log.Warn("kernel put failed", "node", node, "region", region, "err", c.err)
@@ -325,7 +325,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 		n.goRun(func() { cont(data, clock()) })
 		return
 	}
-	c := n.newCall(node, false)
+	c := n.newCall(node, false, clock())
 	c.cb = func(c *call) {
 		if c.err != nil {
 			n.fail(&jc, codeOf(c.err), fmt.Sprintf("bc_get from node %d: %v", node, c.err))
