@@ -34,7 +34,8 @@
 //
 //	type            fields
 //	1  HELLO        node u32, llvm u16 (LLVM major, 0 = none),
-//	                caps u32 (CapLLVM 1, CapRDMA 2, CapBusyPoll 4),
+//	                caps u32 (CapLLVM 1, CapRDMA 2, CapBusyPoll 4,
+//	                CapSharedMemory 8),
 //	                max_frame u32 (0 = default), listen str, triples strs
 //	2  SHIP         hash, bundle bytes
 //	3  INVOKE       hash, origin u32, origin_request u64, ttl u8, hops u8,

@@ -67,6 +67,9 @@ const (
 	// CapBusyPoll: the node busy-polls its queues, so latency is low but a
 	// core is spent.
 	CapBusyPoll
+	// CapSharedMemory: the node accepts shared-memory connections from
+	// peers on the same host (transport/shm).
+	CapSharedMemory
 )
 
 // Has reports whether every bit of c2 is set in c.
@@ -80,7 +83,7 @@ func (c Capability) String() string {
 	for _, n := range [...]struct {
 		bit  Capability
 		name string
-	}{{CapLLVM, "LLVM"}, {CapRDMA, "RDMA"}, {CapBusyPoll, "BusyPoll"}} {
+	}{{CapLLVM, "LLVM"}, {CapRDMA, "RDMA"}, {CapBusyPoll, "BusyPoll"}, {CapSharedMemory, "SharedMemory"}} {
 		if c&n.bit != 0 {
 			parts = append(parts, n.name)
 			c &^= n.bit

@@ -1,0 +1,53 @@
+// Package shm is bcship's shared-memory transport: wire frames between
+// nodes on the same host through rings in a file both map, the way UCX
+// reaches co-located peers, with TCP for everything else.
+//
+// Control path. Every Transport runs a transport/tcp Transport underneath
+// and announces CapSharedMemory in its HELLO. When a peer that announces it
+// is first used, the side that needs it (the initiator) creates a segment
+// file in Dir (/dev/shm: random name, mode 0600), sizes and maps it
+// (MAP_SHARED) and sends OFFER (its host identity, the file's name and a
+// random token written in the file) over the TCP connection, as an AM frame
+// for the reserved handler "\x00bcship.shm" that this package consumes. The
+// acceptor checks the host identity (the kernel's boot id), opens the file
+// in its own Dir, unlinks it, checks the token (same file, not one of the
+// same name in another mount namespace), maps it, starts its receive loop
+// and answers ACCEPT; the initiator unlinks the name too (whichever comes
+// first) and starts its loops. Any failure — another host, another
+// /dev/shm, another user, no /dev/shm — answers REJECT and the pair stays on
+// TCP until its TCP link drops; never an error to the node. When both set
+// up at once, the lower node id's attempt wins. Frames sent over TCP before
+// the switch are delivered before any frame from the ring (see
+// peerState.switchMu). HELLO, heartbeats and setup stay on TCP: when the
+// TCP connection dies the shared-memory connection is torn down, sends
+// fail with ErrPeerDown, and the node hears PeerDown once.
+//
+// Rings. The segment holds a ring per direction, each a single-producer,
+// single-consumer byte stream of whole wire frames (the bytes a TCP
+// connection would carry), with free-running head and tail counts on
+// cache lines of their own. Frames larger than the free space go in pieces
+// as the consumer makes room, so frames of any size keep their order and
+// none needs TCP. Senders copy a frame into the ring on their own goroutine
+// when nothing is queued; otherwise, and for what does not fit, frames wait
+// in a per-peer queue (MaxQueued bytes, then ErrQueueFull) that the
+// connection's send loop drains: Send never blocks on a slow peer, so a
+// node's Handler may send freely.
+//
+// Waiting. A connection's receive loop delivers to the node's Handler. It
+// polls its ring for SpinFor after the last frame (runtime.Gosched between
+// polls; TCP.BusyPoll: forever), then announces that it sleeps in a futex
+// word in the segment, checks the ring once more and sleeps (FUTEX_WAIT,
+// shared, not private: the waker is another process). A producer wakes it
+// (FUTEX_WAKE) only when the word says it sleeps; both sides use
+// sequentially consistent atomics, so either the consumer sees the new
+// frame before it sleeps or the producer sees it asleep. Sleeps time out
+// after 100 ms as a safety net. The send loop waits for ring space the
+// same way, on a second word.
+//
+// Trust. The peer can write anything anywhere in the segment: every value
+// read from it is checked before use (the header by parseHeader, ring
+// positions against our own, frames by wire.ParseHeader and wire.Decode
+// on a private copy), and a segment the peer shrinks under us makes the
+// access fault into ErrCorrupt instead of crashing the node (see guard).
+// A corrupt ring drops the connection.
+package shm

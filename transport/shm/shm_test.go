@@ -1,0 +1,463 @@
+package shm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/tcp"
+	"github.com/bcship/bcship/wire"
+)
+
+// recorder is a Handler that keeps the AMs that arrive, in order, and the
+// peer deaths; block, when set, holds HandleMessage until it is closed.
+type recorder struct {
+	mu    sync.Mutex
+	msgs  []*wire.AM
+	downs []error
+	ch    chan struct{}
+	block chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan struct{}, 1)} }
+
+func (r *recorder) HandleMessage(from uint32, h wire.Header, m wire.Message) {
+	am, ok := m.(*wire.AM)
+	if !ok {
+		return
+	}
+	if r.block != nil {
+		<-r.block
+	}
+	r.mu.Lock()
+	r.msgs = append(r.msgs, am)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) PeerDown(peer uint32, err error) {
+	r.mu.Lock()
+	r.downs = append(r.downs, err)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) poke() {
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits until cond holds (checked under the lock).
+func (r *recorder) wait(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.ch:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// start runs a Transport as node id with its segments in dir.
+func start(t *testing.T, id uint32, dir string, mod func(*Config)) (*Transport, *recorder) {
+	t.Helper()
+	r := newRecorder()
+	cfg := Config{TCP: tcp.Config{Self: id, Listen: "127.0.0.1:0", Handler: r}, Dir: dir}
+	if mod != nil {
+		mod(&cfg)
+	}
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr, r
+}
+
+// pair starts nodes 1 and 2 sharing dir, each knowing the other.
+func pair(t *testing.T, mod1, mod2 func(*Config)) (a *Transport, ra *recorder, b *Transport, rb *recorder) {
+	t.Helper()
+	dir := t.TempDir()
+	a, ra = start(t, 1, dir, mod1)
+	b, rb = start(t, 2, dir, mod2)
+	a.SetPeerAddr(2, b.Addr().String())
+	b.SetPeerAddr(1, a.Addr().String())
+	return
+}
+
+func seqAM(seq uint64, n int) *wire.AM {
+	arg := make([]byte, 8+n)
+	binary.LittleEndian.PutUint64(arg, seq)
+	for i := 8; i < len(arg); i++ {
+		arg[i] = byte(seq) + byte(i)
+	}
+	return &wire.AM{Handler: "seq", Arg: arg}
+}
+
+// checkSeq checks that msgs are seqAM 0, 1, … with their bytes intact.
+func checkSeq(t *testing.T, msgs []*wire.AM, sizes func(uint64) int) {
+	t.Helper()
+	for i, m := range msgs {
+		want := seqAM(uint64(i), sizes(uint64(i)))
+		if !bytes.Equal(m.Arg, want.Arg) {
+			got := uint64(0)
+			if len(m.Arg) >= 8 {
+				got = binary.LittleEndian.Uint64(m.Arg)
+			}
+			t.Fatalf("message %d is message %d (%d bytes), or its bytes changed", i, got, len(m.Arg))
+		}
+	}
+}
+
+func conns(t *Transport, peer uint32) (ConnInfo, bool) {
+	for _, c := range t.Conns() {
+		if c.Peer == peer {
+			return c, true
+		}
+	}
+	return ConnInfo{}, false
+}
+
+// Small and large frames (larger than the ring, streamed through it) both
+// ways, in order, and they go through the rings, not TCP.
+func TestSendReceive(t *testing.T) {
+	small := func(cfg *Config) { cfg.RingSize = MinRingSize }
+	a, ra, b, rb := pair(t, small, small)
+	size := func(seq uint64) int {
+		if seq%10 == 9 {
+			return 3*MinRingSize + int(seq)
+		}
+		return int(seq % 100)
+	}
+	const n = 300
+	tcpBefore := a.tcp.Stats().FramesSent
+	var wg sync.WaitGroup
+	for _, s := range []struct {
+		from *Transport
+		to   uint32
+	}{{a, 2}, {b, 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range uint64(n) {
+				if err := s.from.Send(s.to, wire.Header{}, seqAM(i, size(i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rb.wait(t, 10*time.Second, "node 2's messages", func() bool { return len(rb.msgs) == n })
+	ra.wait(t, 10*time.Second, "node 1's messages", func() bool { return len(ra.msgs) == n })
+	checkSeq(t, rb.msgs, size)
+	checkSeq(t, ra.msgs, size)
+	ca, ok := conns(a, 2)
+	if !ok {
+		t.Fatal("node 1 has no shared-memory connection to node 2")
+	}
+	if ca.FramesSent < n || ca.RingSize != MinRingSize {
+		t.Fatalf("node 1's connection: %+v; want ≥ %d frames sent through a %d-byte ring", ca, n, MinRingSize)
+	}
+	// TCP carried the setup and maybe heartbeats, not the messages.
+	if d := a.tcp.Stats().FramesSent - tcpBefore; d > 20 {
+		t.Fatalf("node 1 sent %d frames over TCP", d)
+	}
+	if s := a.Stats(); s.FramesSent < n {
+		t.Fatalf("Stats counts %d frames sent, want ≥ %d", s.FramesSent, n)
+	}
+}
+
+// Node 2 starts sending before the connection is up and goes on while
+// node 1 sets it up: its frames move from TCP to the ring mid-stream and
+// must still arrive in order.
+func TestOrderAcrossSwitch(t *testing.T) {
+	for round := range 5 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			a, ra, b, rb := pair(t, nil, func(cfg *Config) {})
+			const n = 2000
+			done := make(chan error, 1)
+			go func() {
+				for i := range uint64(n) {
+					if err := b.Send(1, wire.Header{}, seqAM(i, 0)); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			ra.wait(t, 10*time.Second, "node 2's messages", func() bool { return len(ra.msgs) == n })
+			rb.wait(t, 5*time.Second, "node 1's message", func() bool { return len(rb.msgs) == 1 })
+			checkSeq(t, ra.msgs, func(uint64) int { return 0 })
+			if _, ok := conns(b, 1); !ok {
+				t.Fatal("no shared-memory connection")
+			}
+		})
+	}
+}
+
+// Both sides set up at once: one connection results, and nothing is lost.
+func TestSimultaneousSetup(t *testing.T) {
+	for round := range 5 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			a, ra, b, rb := pair(t, nil, nil)
+			var wg sync.WaitGroup
+			for _, s := range []struct {
+				from *Transport
+				to   uint32
+			}{{a, 2}, {b, 1}} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range uint64(50) {
+						if err := s.from.Send(s.to, wire.Header{}, seqAM(i, 10)); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			ra.wait(t, 5*time.Second, "messages at 1", func() bool { return len(ra.msgs) == 50 })
+			rb.wait(t, 5*time.Second, "messages at 2", func() bool { return len(rb.msgs) == 50 })
+			checkSeq(t, ra.msgs, func(uint64) int { return 10 })
+			checkSeq(t, rb.msgs, func(uint64) int { return 10 })
+			if len(a.Conns()) != 1 || len(b.Conns()) != 1 {
+				t.Fatalf("connections: %d and %d, want 1 each", len(a.Conns()), len(b.Conns()))
+			}
+		})
+	}
+}
+
+// Every way shared memory can be unavailable leaves the pair on TCP, with
+// no error to the sender.
+func TestFallbackToTCP(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) (*Transport, *recorder)
+	}{
+		{"segment cannot be opened", func(t *testing.T) (*Transport, *recorder) {
+			// Another directory stands for another mount namespace: the
+			// acceptor does not find the file.
+			a, _ := start(t, 1, t.TempDir(), nil)
+			b, rb := start(t, 2, t.TempDir(), nil)
+			a.SetPeerAddr(2, b.Addr().String())
+			return a, rb
+		}},
+		{"other host", func(t *testing.T) (*Transport, *recorder) {
+			a, _, b, rb := pair(t, nil, nil)
+			b.host = "boot:another-machine"
+			return a, rb
+		}},
+		{"peer without shared memory", func(t *testing.T) (*Transport, *recorder) {
+			a, _ := start(t, 1, t.TempDir(), nil)
+			rb := newRecorder()
+			b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			a.SetPeerAddr(2, b.Addr().String())
+			return a, rb
+		}},
+		{"no such directory", func(t *testing.T) (*Transport, *recorder) {
+			a, _ := start(t, 1, t.TempDir()+"/missing", nil)
+			b, rb := start(t, 2, t.TempDir(), nil)
+			a.SetPeerAddr(2, b.Addr().String())
+			return a, rb
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, rb := tc.run(t)
+			for i := range uint64(20) {
+				if err := a.Send(2, wire.Header{}, seqAM(i, 5)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rb.wait(t, 5*time.Second, "the messages over TCP", func() bool { return len(rb.msgs) == 20 })
+			checkSeq(t, rb.msgs, func(uint64) int { return 5 })
+			if cs := a.Conns(); len(cs) != 0 {
+				t.Fatalf("shared-memory connections: %+v", cs)
+			}
+			a.mu.Lock()
+			ps := a.peers[2]
+			a.mu.Unlock()
+			if ps == nil || (a.enabled && !ps.tcpOnly) {
+				t.Fatal("the peer is not marked TCP-only: every send would try again")
+			}
+		})
+	}
+	t.Run("no segment file left behind", func(t *testing.T) {
+		dir := t.TempDir()
+		a, _ := start(t, 1, dir, nil)
+		b, rb := start(t, 2, t.TempDir(), nil)
+		a.SetPeerAddr(2, b.Addr().String())
+		a.Send(2, wire.Header{}, seqAM(0, 0))
+		rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("%s holds %v", dir, ents)
+		}
+	})
+}
+
+// The peer goes away: the node hears PeerDown within a second, sends fail
+// with ErrPeerDown, and the segment is unmapped.
+func TestPeerDown(t *testing.T) {
+	a, ra, b, rb := pair(t, nil, nil)
+	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	a.mu.Lock()
+	c := a.peers[2].conn
+	a.mu.Unlock()
+	t0 := time.Now()
+	b.Close()
+	ra.wait(t, time.Second, "PeerDown", func() bool { return len(ra.downs) > 0 })
+	t.Logf("PeerDown after %v", time.Since(t0))
+	if !errors.Is(ra.downs[0], transport.ErrPeerDown) {
+		t.Fatalf("PeerDown with %v", ra.downs[0])
+	}
+	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); !errors.Is(err, transport.ErrPeerDown) {
+		t.Fatalf("send to the dead peer: %v, want ErrPeerDown", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c.mu.Lock()
+		gone := c.seg.mem == nil
+		c.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the segment is still mapped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(ra.downs); n != 1 {
+		t.Fatalf("PeerDown heard %d times", n)
+	}
+}
+
+// A handler that blocks fills the ring; frames queue (Send never blocks),
+// then the queue limit; once the handler goes on, everything queued
+// arrives in order.
+func TestRingFullQueues(t *testing.T) {
+	a, _, _, rb := pair(t, func(cfg *Config) {
+		cfg.RingSize = MinRingSize
+		cfg.MaxQueued = 64 << 10
+	}, func(cfg *Config) { cfg.RingSize = MinRingSize })
+	rb.block = make(chan struct{})
+	var unblock sync.Once
+	release := func() { unblock.Do(func() { close(rb.block) }) }
+	t.Cleanup(release) // before the transports close, which waits for the handler
+	var sent uint64
+	for ; ; sent++ {
+		done := make(chan error, 1)
+		go func() { done <- a.Send(2, wire.Header{}, seqAM(sent, 1000)) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Send blocked on a full ring")
+		}
+		if errors.Is(err, ErrQueueFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent < 60 {
+		t.Fatalf("queue full after %d frames of 1 KiB (ring 4 KiB + 64 KiB queue)", sent)
+	}
+	ci, _ := conns(a, 2)
+	if ci.Queued == 0 || ci.FullWaits == 0 {
+		t.Fatalf("connection %+v: nothing queued", ci)
+	}
+	release()
+	rb.wait(t, 10*time.Second, "the queued frames", func() bool { return len(rb.msgs) == int(sent) })
+	checkSeq(t, rb.msgs, func(uint64) int { return 1000 })
+}
+
+// A peer that scribbles over the ring loses the connection (both sides
+// hear PeerDown), and the next send sets up a fresh one.
+func TestCorruptRing(t *testing.T) {
+	a, ra, b, rb := pair(t, nil, nil)
+	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	a.mu.Lock()
+	c := a.peers[2].conn
+	a.mu.Unlock()
+	c.mu.Lock()
+	c.tx.head.Store(c.tx.pos + 1<<40) // "published" far more than the ring holds
+	futexWake(c.tx.sleep)
+	c.mu.Unlock()
+	rb.wait(t, 2*time.Second, "PeerDown at node 2", func() bool { return len(rb.downs) == 1 })
+	if !errors.Is(rb.downs[0], ErrCorrupt) || !errors.Is(rb.downs[0], transport.ErrPeerDown) {
+		t.Fatalf("node 2's PeerDown: %v", rb.downs[0])
+	}
+	ra.wait(t, 2*time.Second, "PeerDown at node 1", func() bool { return len(ra.downs) == 1 })
+	// The TCP link stands: the next message sets up a new connection.
+	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, 5*time.Second, "the next message", func() bool { return len(rb.msgs) == 2 })
+	if _, ok := conns(a, 2); !ok {
+		t.Fatal("no new connection")
+	}
+	_ = b
+}
+
+// An idle connection sleeps on its futex, and a frame wakes it.
+func TestIdleSleepsAndWakes(t *testing.T) {
+	a, _, b, rb := pair(t, nil, nil)
+	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	time.Sleep(50 * time.Millisecond) // well past SpinFor
+	before, _ := conns(b, 1)
+	if before.Sleeps == 0 {
+		t.Fatal("the receive loop never slept")
+	}
+	t0 := time.Now()
+	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, 5*time.Second, "the second message", func() bool { return len(rb.msgs) == 2 })
+	if d := time.Since(t0); d > 50*time.Millisecond {
+		t.Fatalf("a sleeping receiver took %v to wake (the futex timeout is %v)", d, sleepFor)
+	}
+}
