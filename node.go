@@ -17,6 +17,7 @@ import (
 	"github.com/bcship/bcship/internal/hostrt"
 	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/transport/rdma"
+	"github.com/bcship/bcship/transport/shm"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
@@ -84,6 +85,12 @@ type Config struct {
 	RDMADevice string
 	// RDMAPort is the device port; default 1.
 	RDMAPort uint8
+	// SharedMemory runs the node on transport/shm: peers on the same host
+	// (same kernel, same /dev/shm, same user) exchange messages through
+	// rings in shared memory, set up over the TCP connection on first
+	// use; the others, and any pair whose setup fails, use TCP. It cannot
+	// be combined with RDMADevice.
+	SharedMemory bool
 	// Toolchain, when set, lets the node compile bundle bitcode for its own
 	// triple and cross-compile for peers; a *toolchain.Toolchain is one.
 	// Nil: prebuilt objects only, and HELLO announces no LLVM, so origins
@@ -268,13 +275,22 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	var t transport.Endpoint
 	kind := "tcp"
-	if dev := n.cfg.RDMADevice; dev != "" {
+	switch dev := n.cfg.RDMADevice; {
+	case dev != "" && n.cfg.SharedMemory:
+		return fmt.Errorf("%w: RDMADevice and SharedMemory are exclusive", ErrConfig)
+	case dev != "":
 		rt, err := rdma.New(rdma.Config{TCP: tc, Device: dev, Port: n.cfg.RDMAPort})
 		if err != nil {
 			return err
 		}
 		t, kind = rt, "rdma "+dev
-	} else {
+	case n.cfg.SharedMemory:
+		st, err := shm.New(shm.Config{TCP: tc})
+		if err != nil {
+			return err
+		}
+		t, kind = st, "shm"
+	default:
 		tt, err := tcp.New(tc)
 		if err != nil {
 			return err
