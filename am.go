@@ -12,17 +12,21 @@ type amHandler struct {
 	name  string
 	entry string
 	img   *loader.Image
-	fns   map[string]uintptr // resolved at registration; read-only after
-	speed speed              // of its entry: may it run inline (inline.go)
+	rec   entryRec // entry, resolved at registration
+	speed speed    // of the handler: may it run inline (inline.go)
 }
 
-func (h *amHandler) speedOf(string) *speed { return &h.speed }
-
-func (h *amHandler) fn(entry string) (uintptr, error) {
-	if a, ok := h.fns[entry]; ok {
-		return a, nil
+// lookup returns the record of entry name (the handler's own, resolved at
+// registration, unless asked for another).
+func (h *amHandler) lookup(name string) (*entryRec, error) {
+	if name == h.entry {
+		return &h.rec, nil
 	}
-	return h.img.Symbol(entry)
+	a, err := h.img.Symbol(name)
+	if err != nil {
+		return nil, err
+	}
+	return &entryRec{fn: a, speed: &h.speed}, nil
 }
 
 // RegisterAM loads code for this node's triple now and runs its entry when
@@ -47,7 +51,8 @@ func (n *Node) RegisterAM(name string, code *bundle.Bundle, entry string) error 
 		img.Close()
 		return err
 	}
-	h := &amHandler{name: name, entry: entry, img: img, fns: map[string]uintptr{entry: fn}}
+	h := &amHandler{name: name, entry: entry, img: img}
+	h.rec = entryRec{fn: fn, speed: &h.speed}
 	n.amMu.Lock()
 	old := n.ams[name]
 	n.ams[name] = h

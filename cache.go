@@ -2,7 +2,9 @@ package bcship
 
 import (
 	"container/list"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bcship/bcship/bundle"
 	"github.com/bcship/bcship/loader"
@@ -20,53 +22,58 @@ type codeEntry struct {
 	refs    int
 	evicted bool
 
-	symMu  sync.Mutex
-	syms   map[string]uintptr
-	speeds map[string]*speed // per entry: may it run inline (inline.go)
+	// entries resolves entry names, copy-on-write so that the run path
+	// takes no lock; recMu serializes additions. Only entries that resolve
+	// get a record: their names come from the network.
+	recMu   sync.Mutex
+	entries atomic.Pointer[map[string]*entryRec]
+}
+
+// entryRec is what a run needs of one entry of loaded code: its address,
+// and whether its last run qualified it for inline execution.
+type entryRec struct {
+	fn    uintptr
+	speed *speed
+}
+
+// lookup returns the record of entry name, resolving it the first time.
+func (e *codeEntry) lookup(name string) (*entryRec, error) {
+	if m := e.entries.Load(); m != nil {
+		if r := (*m)[name]; r != nil {
+			return r, nil
+		}
+	}
+	e.recMu.Lock()
+	defer e.recMu.Unlock()
+	old := e.entries.Load()
+	if old != nil {
+		if r := (*old)[name]; r != nil {
+			return r, nil
+		}
+	}
+	a, err := e.img.Symbol(name)
+	if err != nil {
+		return nil, err
+	}
+	r := &entryRec{fn: a, speed: new(speed)}
+	m := make(map[string]*entryRec, 1)
+	if old != nil {
+		m = maps.Clone(*old)
+	}
+	m[name] = r
+	e.entries.Store(&m)
+	return r, nil
 }
 
 // fastEntry reports whether entry's last run qualified it for inline
-// execution. It only reads: entry names come from the network, and only
-// entries that resolved (speedOf, after fn) get a record.
-func (e *codeEntry) fastEntry(entry string) bool {
-	e.symMu.Lock()
-	defer e.symMu.Unlock()
-	s := e.speeds[entry]
-	return s != nil && s.fast.Load()
-}
-
-// speedOf returns the inline record of entry, making one; call it only for
-// an entry that fn resolved.
-func (e *codeEntry) speedOf(entry string) *speed {
-	e.symMu.Lock()
-	defer e.symMu.Unlock()
-	s := e.speeds[entry]
-	if s == nil {
-		if e.speeds == nil {
-			e.speeds = map[string]*speed{}
-		}
-		s = &speed{}
-		e.speeds[entry] = s
+// execution. It only reads: an entry that never ran has no record.
+func (e *codeEntry) fastEntry(name string) bool {
+	m := e.entries.Load()
+	if m == nil {
+		return false
 	}
-	return s
-}
-
-// fn returns the address of entry, caching lookups.
-func (e *codeEntry) fn(entry string) (uintptr, error) {
-	e.symMu.Lock()
-	defer e.symMu.Unlock()
-	if a, ok := e.syms[entry]; ok {
-		return a, nil
-	}
-	a, err := e.img.Symbol(entry)
-	if err != nil {
-		return 0, err
-	}
-	if e.syms == nil {
-		e.syms = map[string]uintptr{}
-	}
-	e.syms[entry] = a
-	return a, nil
+	r := (*m)[name]
+	return r != nil && r.speed.fast.Load()
 }
 
 // codeCache holds loaded images by code hash, least recently used first

@@ -34,33 +34,39 @@ func (s *speed) record(d time.Duration, outbox uint64, ok bool) {
 	s.fast.Store(ok && d < inlineMax && outbox <= inlineOutboxMax)
 }
 
-// runsInline reports whether j's code may run on the caller's goroutine.
-func (n *Node) runsInline(j *job) bool {
-	if len(j.arg) > inlineArgMax {
-		return false
-	}
-	if j.am != "" {
-		n.amMu.RLock()
-		h := n.ams[j.am]
-		n.amMu.RUnlock()
-		return h != nil && h.speed.fast.Load()
-	}
-	return n.cache.fast(j.hash, j.entry)
-}
-
 // dispatch runs j inline when its code has proven fast, else a copy on a
 // goroutine. deadline is the chain's as received: milliseconds from now,
 // 0 for none.
 func (n *Node) dispatch(j *job, deadline uint32) {
-	if n.runsInline(j) {
-		t0 := clock()
-		j.setDeadline(t0, deadline)
-		n.execute(j, t0)
-		return
+	if len(j.arg) <= inlineArgMax {
+		if j.am != "" {
+			if h := n.amHandler(j.am); h != nil && h.speed.fast.Load() {
+				entry := j.entry
+				if entry == "" {
+					entry = h.entry
+				}
+				n.runInline(j, deadline, h, entry)
+				return
+			}
+		} else if e := n.cache.acquire(j.hash); e != nil {
+			if e.fastEntry(j.entry) {
+				n.stats.cacheHits.Add(1)
+				n.runInline(j, deadline, e, j.entry)
+				n.cache.release(e)
+				return
+			}
+			n.cache.release(e)
+		}
 	}
 	if deadline > 0 {
 		j.setDeadline(clock(), deadline)
 	}
 	hj := *j
 	n.goRun(func() { n.execute(&hj, time.Time{}) })
+}
+
+func (n *Node) runInline(j *job, deadline uint32, c code, entry string) {
+	t0 := clock()
+	j.setDeadline(t0, deadline)
+	n.runCode(j, t0, c, entry)
 }

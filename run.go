@@ -67,39 +67,48 @@ var clockEpoch = time.Now()
 // clockEpoch's advanced by the monotonic clock: do not show it.
 func clock() time.Time { return clockEpoch.Add(time.Since(clockEpoch)) }
 
+// code is loaded code to run entries of: a cached image or an AM handler.
+type code interface {
+	lookup(entry string) (*entryRec, error)
+}
+
 // execute runs j and carries out what the kernel asked for. It never
 // returns an error: failures go to the origin as ERROR. t0 is the clock
 // (clock) at the start, or zero to read it here.
 func (n *Node) execute(j *job, t0 time.Time) {
-	var img interface {
-		fn(string) (uintptr, error)
-		speedOf(entry string) *speed
-	}
-	entry := j.entry
 	if j.am != "" {
-		n.amMu.RLock()
-		h := n.ams[j.am]
-		n.amMu.RUnlock()
+		h := n.amHandler(j.am)
 		if h == nil {
 			n.fail(j, wire.CodeNoHandler, fmt.Sprintf("no AM handler %q", j.am))
 			return
 		}
-		img = h
+		entry := j.entry
 		if entry == "" {
 			entry = h.entry
 		}
-	} else {
-		e := n.cache.acquire(j.hash)
-		if e == nil {
-			n.stats.cacheMisses.Add(1)
-			n.park(j)
-			return
-		}
-		defer n.cache.release(e)
-		n.stats.cacheHits.Add(1)
-		img = e
+		n.runCode(j, t0, h, entry)
+		return
 	}
-	fn, err := img.fn(entry)
+	e := n.cache.acquire(j.hash)
+	if e == nil {
+		n.stats.cacheMisses.Add(1)
+		n.park(j)
+		return
+	}
+	defer n.cache.release(e)
+	n.stats.cacheHits.Add(1)
+	n.runCode(j, t0, e, j.entry)
+}
+
+func (n *Node) amHandler(name string) *amHandler {
+	n.amMu.RLock()
+	defer n.amMu.RUnlock()
+	return n.ams[name]
+}
+
+// runCode runs entry of c for j (execute, or dispatch running it inline).
+func (n *Node) runCode(j *job, t0 time.Time, c code, entry string) {
+	r, err := c.lookup(entry)
 	if err != nil {
 		n.fail(j, wire.CodeNoEntry, fmt.Sprintf("entry %q: %v", entry, err))
 		return
@@ -112,9 +121,9 @@ func (n *Node) execute(j *job, t0 time.Time) {
 	if t0.IsZero() {
 		t0 = clock()
 	}
-	status, acts, st, err := n.run(t0, n.runDeadline(j, t0), fn, j.arg)
+	status, acts, st, err := n.run(t0, n.runDeadline(j, t0), r.fn, j.arg)
 	t1 := clock()
-	img.speedOf(entry).record(t1.Sub(t0), st.ctx.OutboxLen, err == nil)
+	r.speed.record(t1.Sub(t0), st.ctx.OutboxLen, err == nil)
 	defer n.putState(st)
 	if err != nil {
 		var f *exec.Fault
