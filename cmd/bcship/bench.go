@@ -30,46 +30,68 @@ func newBench() *cobra.Command {
 func newBenchInvoke() *cobra.Command {
 	var size, iters int
 	var busy bool
+	var transports string
 	cmd := &cobra.Command{
-		Use:   "invoke [--size 64] [--iters 20000]",
-		Short: "Cached-invoke round trip between two loopback nodes vs a plain Go TCP ping-pong",
+		Use:   "invoke [--size 64] [--iters 20000] [--transport both|tcp|shm]",
+		Short: "Cached-invoke round trip between two nodes, over TCP and shared memory, vs Go TCP and UCX",
 		Long: `invoke measures the round trip of a cached invocation (the code is shipped
-once, then only its hash travels) between two in-process nodes over loopback
-TCP, with the embedded chase kernel replying at once, next to a predeployed
-active message (AM) and a plain Go TCP ping-pong of the same size measured
-in the same run. It prints p50 and p99 and the ratios. When ucx_perftest is
-installed (Debian: ucx-utils) it also runs UCX's ucp_am_lat in the same run,
-over TCP (UCX_TLS=tcp, like for like) and over UCX's own choice (shared
-memory on one host), and prints the round trips and invoke/ucx.`,
+once, then only its hash travels) between two in-process nodes, with the
+embedded chase kernel replying at once, next to a predeployed active
+message (AM) and a plain Go TCP ping-pong of the same size measured in the
+same run. It runs the pair over loopback TCP and over shared memory
+(transport/shm, what co-located nodes use with serve --shm) unless
+--transport picks one, and prints p50 and p99 and the ratios. When
+ucx_perftest is installed (Debian: ucx-utils) it also runs UCX's ucp_am_lat
+in the same run, over TCP (UCX_TLS=tcp) and over UCX's own choice (shared
+memory on one host), and prints their round trips with invoke/ucx for each
+of our transports: like for like is tcp/tcp and shm/shm.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, busy)
+			var kinds []string
+			switch transports {
+			case "both":
+				kinds = []string{"tcp", "shm"}
+			case "tcp", "shm":
+				kinds = []string{transports}
+			default:
+				return fmt.Errorf("bench: --transport %q: want both, tcp or shm", transports)
+			}
+			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, busy, kinds)
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 64, "argument bytes (at least 32, the chase walk)")
 	cmd.Flags().IntVar(&iters, "iters", 20000, "round trips per measurement")
-	cmd.Flags().BoolVar(&busy, "busy-poll", false, "nodes busy-poll their sockets")
+	cmd.Flags().BoolVar(&busy, "busy-poll", false, "nodes busy-poll their sockets and rings")
+	cmd.Flags().StringVar(&transports, "transport", "both", "both, tcp or shm (shared memory)")
 	return cmd
 }
 
-func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) error {
-	if size < chase.Size || iters < 100 {
-		return fmt.Errorf("bench: --size must be at least %d and --iters at least 100", chase.Size)
-	}
+// invokePair starts two in-process nodes on one transport kind ("tcp",
+// "shm"), node 1 serving the chase region and AM, and returns an invoke
+// and an AM round trip from node 0.
+func invokePair(ctx context.Context, kind string, size int, busy bool) (invoke, am func() error, closeAll func(), err error) {
 	code, pub, err := demoCode()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	var nodes [2]*bc.Node
-	for i := range nodes {
-		n, err := bc.NewNode(bc.Config{ID: uint32(i), Listen: "127.0.0.1:0", Trust: []ed25519.PublicKey{pub}, BusyPoll: busy, Logger: quiet})
-		if err != nil {
-			return err
+	closeAll = func() {
+		for _, n := range nodes {
+			if n != nil {
+				n.Close()
+			}
 		}
-		defer n.Close()
-		if err := n.Start(ctx); err != nil {
-			return err
+	}
+	for i := range nodes {
+		n, err := bc.NewNode(bc.Config{ID: uint32(i), Listen: "127.0.0.1:0", Trust: []ed25519.PublicKey{pub}, BusyPoll: busy,
+			SharedMemory: kind == "shm", Logger: quiet})
+		if err == nil {
+			err = n.Start(ctx)
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
 		}
 		nodes[i] = n
 	}
@@ -77,27 +99,31 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 	l := chase.New([]uint32{1}, 16, 1)
 	nodes[1].RegisterRegion("chase", l.Regions[1])
 	if err := nodes[1].RegisterAM("chase", code, "chase"); err != nil {
-		return err
+		closeAll()
+		return nil, nil, nil, err
 	}
 	arg := make([]byte, size)
 	copy(arg, chase.Walk{Key: l.Head}.Bytes()) // remaining 0: reply at once
+	invoke = func() error { _, err := nodes[0].Invoke(ctx, 1, code, "chase", arg); return err }
+	am = func() error { _, err := nodes[0].CallAM(ctx, 1, "chase", arg); return err }
+	return invoke, am, closeAll, nil
+}
 
-	invoke := func() error { _, err := nodes[0].Invoke(ctx, 1, code, "chase", arg); return err }
-	am := func() error { _, err := nodes[0].CallAM(ctx, 1, "chase", arg); return err }
+func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool, kinds []string) error {
+	if size < chase.Size || iters < 100 {
+		return fmt.Errorf("bench: --size must be at least %d and --iters at least 100", chase.Size)
+	}
 	tcp, closeTCP, err := tcpPingPong(size)
 	if err != nil {
 		return err
 	}
 	defer closeTCP()
-	fmt.Fprintf(w, "%d round trips of %d bytes on loopback, 2 nodes in this process\n", iters, size)
-	var base, invokeP50 time.Duration
-	for _, m := range []struct {
-		name string
-		f    func() error
-	}{{"go tcp ping-pong", tcp}, {"bcship invoke", invoke}, {"bcship AM", am}} {
-		lat, err := measure(m.f, iters)
+	fmt.Fprintf(w, "%d round trips of %d bytes on one host, 2 nodes in this process\n", iters, size)
+	var base time.Duration
+	row := func(name string, f func() error) (time.Duration, error) {
+		lat, err := measure(f, iters)
 		if err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return 0, fmt.Errorf("%s: %w", name, err)
 		}
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
 		ratio := ""
@@ -106,9 +132,27 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 		} else {
 			ratio = fmt.Sprintf("  %.2fx tcp", float64(p50)/float64(base))
 		}
-		fmt.Fprintf(w, "%-18s p50 %8v  p99 %8v%s\n", m.name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), ratio)
-		if m.name == "bcship invoke" {
-			invokeP50 = p50
+		fmt.Fprintf(w, "%-22s p50 %8v  p99 %8v%s\n", name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), ratio)
+		return p50, nil
+	}
+	if _, err := row("go tcp ping-pong", tcp); err != nil {
+		return err
+	}
+	// One pair at a time: the idle pair's loops would compete for the CPUs.
+	invokeP50 := map[string]time.Duration{}
+	for _, kind := range kinds {
+		invoke, am, closeAll, err := invokePair(ctx, kind, size, busy)
+		if err != nil {
+			return fmt.Errorf("%s nodes: %w", kind, err)
+		}
+		p50, err := row("bcship invoke "+kind, invoke)
+		if err == nil {
+			invokeP50[kind] = p50
+			_, err = row("bcship AM "+kind, am)
+		}
+		closeAll()
+		if err != nil {
+			return err
 		}
 	}
 	// UCX's active-message latency, when ucx_perftest is installed: the
@@ -116,7 +160,7 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 	for _, tls := range []string{"tcp", ""} {
 		r, err := ucxAMLatency(ctx, size, iters, tls)
 		if errors.Is(err, errNoUCX) {
-			fmt.Fprintf(w, "ucx ucp_am_lat     not run: %v\n", err)
+			fmt.Fprintf(w, "ucx ucp_am_lat         not run: %v\n", err)
 			break
 		}
 		if err != nil {
@@ -127,7 +171,11 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool) e
 			name = "ucx ucp_am_lat shm"
 		}
 		rtt := 2 * r.oneWay
-		fmt.Fprintf(w, "%-18s p50 %8v  (round trip; 2× its one-way p50)  invoke/ucx %.2fx\n", name, rtt.Round(100*time.Nanosecond), float64(invokeP50)/float64(rtt))
+		ratios := ""
+		for _, kind := range kinds {
+			ratios += fmt.Sprintf("  invoke %s/ucx %.2fx", kind, float64(invokeP50[kind])/float64(rtt))
+		}
+		fmt.Fprintf(w, "%-22s p50 %8v  (round trip: 2x its one-way p50)%s\n", name, rtt.Round(100*time.Nanosecond), ratios)
 	}
 	return nil
 }

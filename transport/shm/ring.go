@@ -105,6 +105,16 @@ func (r *ring) get(p []byte) {
 	r.pos += uint64(len(p))
 }
 
+// watch polls the head up to n times and reports whether it moved.
+func (r *ring) watch(n int) bool {
+	for range n {
+		if r.head.Load() != r.pos {
+			return true
+		}
+	}
+	return false
+}
+
 // skip consumes n available bytes unread.
 func (r *ring) skip(n uint64) { r.pos += n }
 
