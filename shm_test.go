@@ -19,8 +19,8 @@ type msgCounter struct {
 }
 
 func (c *msgCounter) Enabled(context.Context, slog.Level) bool { return true }
-func (c *msgCounter) WithAttrs([]slog.Attr) slog.Handler        { return c }
-func (c *msgCounter) WithGroup(string) slog.Handler             { return c }
+func (c *msgCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *msgCounter) WithGroup(string) slog.Handler            { return c }
 func (c *msgCounter) Handle(_ context.Context, r slog.Record) error {
 	c.mu.Lock()
 	c.n[r.Message]++

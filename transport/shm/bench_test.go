@@ -18,7 +18,7 @@ func (e *echo) PeerDown(uint32, error)                                   {}
 type waiter chan struct{}
 
 func (w waiter) HandleMessage(uint32, wire.Header, wire.Message) { w <- struct{}{} }
-func (w waiter) PeerDown(uint32, error)                         {}
+func (w waiter) PeerDown(uint32, error)                          {}
 
 // BenchmarkPingPong is the transport's round trip: a 64-byte AM to a peer
 // that sends it back, over shared memory and, for comparison, over TCP.
