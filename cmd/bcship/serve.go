@@ -43,10 +43,15 @@ when a bundle has no object for it (--no-llvm turns that off).
 --transport rdma --rdma-dev DEV runs the node over RDMA (pure-Go verbs, e.g.
 soft-RoCE rxe0): messages over RC queue pairs to peers that have RDMA (TCP to
 those that do not), regions registered with the device so peers GET and PUT
-them one-sided. The TCP listener stays: it carries HELLO and the RDMA setup.`,
+them one-sided. The TCP listener stays: it carries HELLO and the RDMA setup.
+
+--transport shm runs the node over shared memory with the peers on the same
+host (same kernel, same /dev/shm, same user): rings in /dev/shm set up over
+the TCP connection on first use; other peers are reached over TCP.`,
 		Example: `  bcship serve --id 3 --listen :7403 --peers cluster.toml --region chase=chase3.bin
   bcship serve --id 1 --listen 127.0.0.1:7401 --insecure
-  bcship serve --id 2 --listen 10.9.0.1:7402 --transport rdma --rdma-dev rxe0 --insecure`,
+  bcship serve --id 2 --listen 10.9.0.1:7402 --transport rdma --rdma-dev rxe0 --insecure
+  bcship serve --id 4 --listen 127.0.0.1:7404 --transport shm --insecure`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -69,8 +74,13 @@ them one-sided. The TCP listener stays: it carries HELLO and the RDMA setup.`,
 					return fmt.Errorf("serve: --transport rdma needs --rdma-dev (see bcship rdma devices)")
 				}
 				cfg.RDMADevice = rdmaDev
+			case "shm":
+				if rdmaDev != "" {
+					return fmt.Errorf("serve: --rdma-dev needs --transport rdma")
+				}
+				cfg.SharedMemory = true
 			default:
-				return fmt.Errorf("serve: --transport %q: want tcp or rdma", transportKind)
+				return fmt.Errorf("serve: --transport %q: want tcp, shm or rdma", transportKind)
 			}
 			if cf != nil {
 				cfg.Peers = cf.Peers()
@@ -150,7 +160,7 @@ them one-sided. The TCP listener stays: it carries HELLO and the RDMA setup.`,
 	f.Int64Var(&cacheMiB, "cache-mib", 256, "code cache size in MiB")
 	f.Uint8Var(&ttl, "ttl", bc.DefaultTTL, "forwards an invocation started here may make")
 	f.DurationVar(&deadline, "deadline", bc.DefaultDeadline, "default per-run kernel deadline")
-	f.StringVar(&transportKind, "transport", "tcp", "tcp, or rdma (needs --rdma-dev)")
+	f.StringVar(&transportKind, "transport", "tcp", "tcp, shm (shared memory with peers on this host) or rdma (needs --rdma-dev)")
 	f.StringVar(&rdmaDev, "rdma-dev", "", "RDMA device for --transport rdma (e.g. rxe0)")
 	cmd.MarkFlagRequired("id")
 	return cmd

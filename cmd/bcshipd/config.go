@@ -52,6 +52,7 @@ type options struct {
 	maxStacks    int
 	busyPoll     bool
 	rdmaDev      string // run on transport/rdma over this device ("" = TCP)
+	shm          bool   // run on transport/shm
 	drainTimeout time.Duration
 }
 
@@ -92,6 +93,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	fs.IntVar(&o.maxStacks, "max-stacks", 0, "concurrent kernel runs (default: the executor's)")
 	fs.BoolVar(&o.busyPoll, "busy-poll", false, "spin on sockets before parking (lowest latency, burns a core)")
 	fs.StringVar(&o.rdmaDev, "rdma-dev", "", "run on RDMA over this device, e.g. mlx5_0 or rxe0 ($BCSHIP_RDMA_DEV; default TCP only); peers without RDMA are still reached over TCP")
+	fs.BoolVar(&o.shm, "shm", false, "exchange messages through shared memory with peers on this host ($BCSHIP_SHM=1); others are reached over TCP")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long running kernels may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -112,6 +114,18 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	env(&o.httpAddr, "BCSHIP_HTTP")
 	env(&level, "BCSHIP_LOG_LEVEL")
 	env(&o.rdmaDev, "BCSHIP_RDMA_DEV")
+	if !o.shm {
+		switch v := strings.TrimSpace(getenv("BCSHIP_SHM")); v {
+		case "", "0", "false":
+		case "1", "true":
+			o.shm = true
+		default:
+			return nil, badSetting("BCSHIP_SHM", "want 1 or 0, got %q", v)
+		}
+	}
+	if o.shm && o.rdmaDev != "" {
+		return nil, badSetting("--shm", "cannot be combined with --rdma-dev")
+	}
 
 	if id == "" {
 		return nil, badSetting("--id/BCSHIP_ID", "required")
