@@ -47,8 +47,8 @@ type logCounter struct {
 }
 
 func (c *logCounter) Enabled(context.Context, slog.Level) bool { return true }
-func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler        { return c }
-func (c *logCounter) WithGroup(string) slog.Handler             { return c }
+func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logCounter) WithGroup(string) slog.Handler            { return c }
 func (c *logCounter) Handle(_ context.Context, r slog.Record) error {
 	if os.Getenv("BCSHIP_TEST_LOG") != "" {
 		fmt.Fprintf(os.Stderr, "%d %s\n", os.Getpid(), r.Message)
