@@ -259,6 +259,10 @@ func (c *conn) recvLoop() {
 				c.answer(h.RequestID, wire.CodeTooLarge, fmt.Sprintf("shm: frame of %d bytes over the limit of %d", h.Length, c.rx.maxFrame))
 			}
 			last = time.Now()
+			// The handler likely readied a goroutine (a waiting caller, a
+			// kernel run): let it have this processor now, not after a
+			// burst of polls.
+			runtime.Gosched()
 			continue
 		}
 		if gaveUp != 0 {
