@@ -12,14 +12,6 @@ import (
 	"github.com/bcship/bcship/wire"
 )
 
-// pollBurst is how many times an idle receive loop looks at the ring's
-// head between yields of its processor. Yielding is what lets other
-// goroutines (the node's, other connections') run on a machine with few
-// cores, but each yield is a trip through the scheduler and its lock:
-// looking a few hundred nanoseconds at a word that is in our cache costs
-// less and reacts as fast.
-const pollBurst = 64
-
 // sleepFor bounds one futex sleep, as a safety net: a wake-up lost to a
 // peer's bug costs this much latency, never a hang, and a sleeper notices
 // a stop that raced with its sleep within it.
@@ -31,10 +23,11 @@ const sleepFor = 100 * time.Millisecond
 var errPeerGaveUp = errors.New("shm: the peer gave the connection up")
 
 // conn is the shared-memory connection to one peer: a segment with a ring
-// each way. Its receive loop owns the consumer side of rx and delivers to
-// the node; senders share the producer side of tx under mu, and frames that
-// find no room wait in a queue that the send loop drains as the peer
-// consumes. The receive loop unmaps the segment when both loops are done.
+// each way. The transport's receive loop owns the consumer side of rx and
+// delivers to the node; senders share the producer side of tx under mu, and
+// frames that find no room wait in a queue that the connection's send loop
+// drains as the peer consumes. The receive loop unmaps the segment once
+// the connection is dead and the send loop has ended.
 type conn struct {
 	t         *Transport
 	peer      uint32
@@ -55,7 +48,7 @@ type conn struct {
 	deadErr  error
 
 	framesSent, framesRecv atomic.Uint64
-	sleeps, fullWaits      atomic.Uint64
+	fullWaits              atomic.Uint64
 }
 
 // newConn views seg as our side of a connection: the initiator produces
@@ -73,10 +66,11 @@ func (t *Transport) newConn(peer uint32, maxFrame uint32, seg *segment, initiato
 		sendDone: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
-// start runs the connection's loops; the caller has added 2 to t.wg.
+// start runs the connection's send loop (the caller has added 1 to t.wg)
+// and hands it to the transport's receive loop.
 func (c *conn) start() {
 	go c.sendLoop()
-	go c.recvLoop()
+	c.t.addConn(c)
 }
 
 func (c *conn) isDead() bool {
@@ -206,82 +200,53 @@ func (c *conn) sendLoop() {
 	}
 }
 
-// recvLoop takes frames from rx and delivers them. It polls for SpinFor
-// after the last frame (TCP.BusyPoll: forever), yielding the processor
-// between polls, then sleeps on the ring's futex until the peer publishes.
-func (c *conn) recvLoop() {
-	defer c.t.wg.Done()
-	defer func() {
-		// The send loop may be asleep on the ring or waiting for a kick.
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
-		<-c.sendDone
-		// Under mu: fail touches the segment under it, and fail may
-		// still be running (it set stop before its last touch).
-		c.mu.Lock()
-		c.seg.unmap()
-		c.mu.Unlock()
-	}()
-	var (
-		frames  [][]byte
-		over    []wire.Header
-		took    bool
-		gaveUp  uint32 // the peer's closed word
-		spins   int
-		last    = time.Now()
-		spinFor = c.t.cfg.SpinFor
-		busy    = c.t.cfg.TCP.BusyPoll
-	)
-	poll := func() error {
+// receive takes what rx holds and delivers it; the transport's receive
+// loop calls it for every connection. It reports whether it took anything,
+// and fails the connection when the ring is corrupt or the peer gave it up.
+func (c *conn) receive(frames *[][]byte, over *[]wire.Header) bool {
+	var took bool
+	var gaveUp uint32 // the peer's closed word
+	err := guard(func() error {
 		var err error
-		frames, over, took, err = c.rx.poll(frames[:0], over[:0])
+		*frames, *over, took, err = c.rx.poll((*frames)[:0], (*over)[:0])
 		if !took && err == nil {
 			gaveUp = c.seg.closed().Load()
-			if gaveUp == 0 {
-				c.rx.r.watch(pollBurst)
-			}
 		}
 		return err
+	})
+	if err != nil {
+		c.fail(err, true)
+		return false
 	}
-	for !c.stop.Load() {
-		if err := guard(poll); err != nil {
-			c.fail(err, true)
-			return
-		}
-		if took {
-			for i, f := range frames {
-				frames[i] = nil
-				c.deliver(f)
-			}
-			for _, h := range over {
-				c.answer(h.RequestID, wire.CodeTooLarge, fmt.Sprintf("shm: frame of %d bytes over the limit of %d", h.Length, c.rx.maxFrame))
-			}
-			last = time.Now()
-			// The handler likely readied a goroutine (a waiting caller, a
-			// kernel run): let it have this processor now, not after a
-			// burst of polls.
-			runtime.Gosched()
-			continue
-		}
-		if gaveUp != 0 {
-			// Shutting down: the TCP link drops too, and its PeerDown
-			// tells the node; abandoned: only we can.
-			c.fail(errPeerGaveUp, gaveUp != closedShutdown)
-			return
-		}
-		if spins++; busy || spins&15 != 0 || time.Since(last) < spinFor {
-			runtime.Gosched()
-			continue
-		}
-		c.sleeps.Add(1)
-		if err := guard(func() error { return c.rx.r.snooze(&c.stop, sleepFor) }); err != nil {
-			c.fail(err, true)
-			return
-		}
-		last = time.Now()
+	if gaveUp != 0 {
+		// Shutting down: the TCP link drops too, and its PeerDown tells
+		// the node; abandoned: only we can.
+		c.fail(errPeerGaveUp, gaveUp != closedShutdown)
+		return false
 	}
+	for i, f := range *frames {
+		(*frames)[i] = nil
+		c.deliver(f)
+	}
+	for _, h := range *over {
+		c.answer(h.RequestID, wire.CodeTooLarge, fmt.Sprintf("shm: frame of %d bytes over the limit of %d", h.Length, c.rx.maxFrame))
+	}
+	return took
+}
+
+// release unmaps the segment once the connection is dead; the receive
+// loop calls it after its last look at rx.
+func (c *conn) release() {
+	select { // the send loop may wait for a kick
+	case c.kick <- struct{}{}:
+	default:
+	}
+	<-c.sendDone
+	// Under mu: fail touches the segment under it, and fail may still be
+	// running (it set stop before its last touch).
+	c.mu.Lock()
+	c.seg.unmap()
+	c.mu.Unlock()
 }
 
 // deliver decodes one frame and hands it to the node; the frame's memory
@@ -341,7 +306,7 @@ func (c *conn) fail(err error, notify bool) {
 	// Stop first, then wake: a loop going to sleep checks stop after it
 	// announces its sleep (see ring.snooze). The peer's loops are woken
 	// too, so they see the closed word now rather than at their next
-	// timeout.
+	// timeout, and so is our receive loop, which then unmaps the segment.
 	guard(func() error {
 		if notify {
 			c.seg.closed().Store(closedAbandon)
@@ -359,6 +324,7 @@ func (c *conn) fail(err error, notify bool) {
 	case c.kick <- struct{}{}:
 	default:
 	}
+	c.t.ringBell()
 	if !notify {
 		return
 	}
@@ -381,5 +347,5 @@ func (c *conn) info() ConnInfo {
 	q := c.queued
 	c.mu.Unlock()
 	return ConnInfo{Peer: c.peer, RingSize: c.seg.ringSize, Queued: q, FramesSent: c.framesSent.Load(),
-		FramesRecv: c.framesRecv.Load(), Sleeps: c.sleeps.Load(), FullWaits: c.fullWaits.Load()}
+		FramesRecv: c.framesRecv.Load(), FullWaits: c.fullWaits.Load()}
 }

@@ -33,16 +33,21 @@
 // connection's send loop drains: Send never blocks on a slow peer, so a
 // node's Handler may send freely.
 //
-// Waiting. A connection's receive loop delivers to the node's Handler. It
-// polls its ring for SpinFor after the last frame (runtime.Gosched between
-// polls; TCP.BusyPoll: forever), then announces that it sleeps in a futex
-// word in the segment, checks the ring once more and sleeps (FUTEX_WAIT,
-// shared, not private: the waker is another process). A producer wakes it
-// (FUTEX_WAKE) only when the word says it sleeps; both sides use
-// sequentially consistent atomics, so either the consumer sees the new
-// frame before it sleeps or the producer sees it asleep. Sleeps time out
-// after 100 ms as a safety net. The send loop waits for ring space the
-// same way, on a second word.
+// Waiting. One receive loop per Transport polls the rings of all its
+// connections and delivers to the node's Handler (one spinning loop per
+// connection made a node with n peers run n spinners taking turns on few
+// cores; transport/rdma shares its CQ pollers for the same reason). It
+// polls for SpinFor after the last frame (runtime.Gosched between bursts of
+// polls; TCP.BusyPoll: forever), then announces in every ring's sleep word
+// that it sleeps, checks the rings once more and sleeps on all the words at
+// once (futex_waitv; before Linux 5.16, one helper goroutine per word in
+// FUTEX_WAIT), shared futexes, not private: the waker is another process.
+// A producer wakes it (FUTEX_WAKE) only when the word says it sleeps; both
+// sides use sequentially consistent atomics, so either the loop sees the
+// new frame before it sleeps or the producer sees it asleep. Sleeps enter
+// the kernel with entersyscallblock, so a sleeping loop holds no P, and
+// time out after 100 ms as a safety net. A connection's send loop waits for
+// ring space the same way, on a second word.
 //
 // Trust. The peer can write anything anywhere in the segment: every value
 // read from it is checked before use (the header by parseHeader, ring

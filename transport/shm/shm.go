@@ -70,7 +70,8 @@ type Transport struct {
 	mu     sync.Mutex
 	peers  map[uint32]*peerState
 	closed bool
-	wg     sync.WaitGroup // connection loops
+	wg     sync.WaitGroup // the receive loop and the connections' send loops
+	rcv    receiver
 
 	bytesSent, bytesRecv   atomic.Uint64
 	framesSent, framesRecv atomic.Uint64
@@ -151,6 +152,10 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.tcp = tt
+	t.rcv.kick = make(chan struct{}, 1)
+	t.rcv.waitv.Store(haveFutexWaitv())
+	t.wg.Add(1)
+	go t.recvLoop()
 	return t, nil
 }
 
@@ -300,7 +305,7 @@ func (t *Transport) installLocked(ps *peerState, c *conn) bool {
 		}()
 	}
 	ps.conn = c
-	t.wg.Add(2)
+	t.wg.Add(1)
 	c.start()
 	t.log.Debug("shared memory connected", "peer", c.peer, "ring", c.seg.ringSize)
 	return true
@@ -512,7 +517,6 @@ type ConnInfo struct {
 	Queued     int    // frame bytes waiting for ring space
 	FramesSent uint64 // through the ring
 	FramesRecv uint64
-	Sleeps     uint64 // times the receive loop slept on its futex
 	FullWaits  uint64 // times a frame found the ring full
 }
 
@@ -534,6 +538,9 @@ func (t *Transport) Conns() []ConnInfo {
 	}
 	return out
 }
+
+// Sleeps is how many times the receive loop has slept on its futexes.
+func (t *Transport) Sleeps() uint64 { return t.rcv.sleeps.Load() }
 
 // Close implements transport.Transport.
 func (t *Transport) Close() error {
@@ -561,6 +568,12 @@ func (t *Transport) Close() error {
 	for _, c := range cs {
 		c.fail(transport.ErrClosed, false)
 	}
+	t.rcv.stop.Store(true)
+	select {
+	case t.rcv.kick <- struct{}{}:
+	default:
+	}
+	t.ringBell()
 	t.wg.Wait()
 	return err
 }

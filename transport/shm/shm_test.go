@@ -309,8 +309,9 @@ func TestFallbackToTCP(t *testing.T) {
 			}
 			a.mu.Lock()
 			ps := a.peers[2]
+			tcpOnly := ps != nil && ps.tcpOnly
 			a.mu.Unlock()
-			if ps == nil || (a.enabled && !ps.tcpOnly) {
+			if ps == nil || (a.enabled && !tcpOnly) {
 				t.Fatal("the peer is not marked TCP-only: every send would try again")
 			}
 		})
@@ -448,8 +449,7 @@ func TestIdleSleepsAndWakes(t *testing.T) {
 	}
 	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
 	time.Sleep(50 * time.Millisecond) // well past SpinFor
-	before, _ := conns(b, 1)
-	if before.Sleeps == 0 {
+	if b.Sleeps() == 0 {
 		t.Fatal("the receive loop never slept")
 	}
 	t0 := time.Now()
@@ -459,5 +459,49 @@ func TestIdleSleepsAndWakes(t *testing.T) {
 	rb.wait(t, 5*time.Second, "the second message", func() bool { return len(rb.msgs) == 2 })
 	if d := time.Since(t0); d > 50*time.Millisecond {
 		t.Fatalf("a sleeping receiver took %v to wake (the futex timeout is %v)", d, sleepFor)
+	}
+}
+
+// A node with two peers, asleep: a frame from either wakes its receive
+// loop at once, with futex_waitv and with the helper goroutines that stand
+// in for it on kernels before 5.16.
+func TestSleepOnManyRings(t *testing.T) {
+	for _, waitv := range []bool{true, false} {
+		t.Run(fmt.Sprintf("waitv=%v", waitv), func(t *testing.T) {
+			if waitv && !haveFutexWaitv() {
+				t.Skip("SKIP (loud): no futex_waitv in this kernel")
+			}
+			dir := t.TempDir()
+			a, ra := start(t, 1, dir, nil)
+			a.rcv.waitv.Store(waitv)
+			peers := map[uint32]*Transport{}
+			for _, id := range []uint32{2, 3} {
+				p, _ := start(t, id, dir, nil)
+				p.SetPeerAddr(1, a.Addr().String())
+				peers[id] = p
+			}
+			want := 0
+			for round := range 10 {
+				for _, id := range []uint32{2, 3} {
+					time.Sleep(2 * time.Millisecond) // well past SpinFor: a sleeps
+					slept := a.Sleeps()
+					t0 := time.Now()
+					if err := peers[id].Send(1, wire.Header{}, seqAM(uint64(want), 0)); err != nil {
+						t.Fatal(err)
+					}
+					want++
+					ra.wait(t, 5*time.Second, "the message", func() bool { return len(ra.msgs) == want })
+					if d := time.Since(t0); d > 50*time.Millisecond {
+						t.Fatalf("round %d, from %d: a sleeping receiver took %v to wake (the futex timeout is %v)", round, id, d, sleepFor)
+					}
+					if round > 0 && slept == 0 {
+						t.Fatal("the receive loop never slept")
+					}
+				}
+			}
+			if len(a.Conns()) != 2 {
+				t.Fatalf("node 1 has %d connections, want 2", len(a.Conns()))
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"math"
+	"structs"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -46,6 +47,50 @@ func futexWait(w *atomic.Uint32, val uint32, d time.Duration) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWaitOp, uintptr(val),
 		uintptr(unsafe.Pointer(&ts)), 0, 0)
 	exitsyscall()
+}
+
+// futexWaiter is struct futex_waitv (linux/futex.h).
+type futexWaiter struct {
+	_     structs.HostLayout
+	val   uint64
+	uaddr uint64
+	flags uint32
+	_     uint32
+}
+
+const (
+	futex2SizeU32 = 0x02 // FUTEX2_SIZE_U32; not FUTEX2_PRIVATE: shared words
+	futexWaitvMax = 128  // FUTEX_WAITV_MAX
+)
+
+func waiterFor(w *atomic.Uint32, val uint32) futexWaiter {
+	return futexWaiter{val: uint64(val), uaddr: uint64(uintptr(unsafe.Pointer(w))), flags: futex2SizeU32}
+}
+
+// futexWaitv sleeps until any of ws is woken or differs from its value,
+// at most d (futex_waitv(2), Linux 5.16). ENOSYS means an older kernel.
+//
+//go:nosplit
+func futexWaitv(ws []futexWaiter, d time.Duration) unix.Errno {
+	var ts unix.Timespec // futex_waitv takes an absolute time
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	ts = unix.NsecToTimespec(ts.Nano() + int64(d))
+	var p unsafe.Pointer
+	if len(ws) > 0 {
+		p = unsafe.Pointer(&ws[0])
+	}
+	entersyscallblock()
+	_, _, e := unix.RawSyscall6(unix.SYS_FUTEX_WAITV, uintptr(p), uintptr(len(ws)), 0,
+		uintptr(unsafe.Pointer(&ts)), unix.CLOCK_MONOTONIC, 0)
+	exitsyscall()
+	return e
+}
+
+// haveFutexWaitv probes for futex_waitv: with no waiters it fails with
+// EINVAL where it exists.
+func haveFutexWaitv() bool {
+	_, _, e := unix.RawSyscall6(unix.SYS_FUTEX_WAITV, 0, 0, 0, 0, unix.CLOCK_MONOTONIC, 0)
+	return e != unix.ENOSYS
 }
 
 // The runtime marks entersyscallblock and exitsyscall as linkname targets
