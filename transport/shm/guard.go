@@ -2,7 +2,9 @@ package shm
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // guard runs f, which touches the mapping, and turns a memory fault there
@@ -14,13 +16,22 @@ func guard(f func() error) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
 	defer func() {
-		if r := recover(); r != nil {
-			if fe, ok := r.(interface{ Addr() uintptr }); ok {
-				err = fmt.Errorf("%w: memory fault at %#x (the segment shrank?)", ErrCorrupt, fe.Addr())
-				return
-			}
-			panic(r)
+		r := recover()
+		if r == nil {
+			return
 		}
+		if fe, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("%w: memory fault at %#x (the segment shrank?)", ErrCorrupt, fe.Addr())
+			return
+		}
+		// qemu-user reports the SIGBUS without its address, which the
+		// runtime takes for a nil dereference. The guarded code only
+		// reads and writes the mapping, so that is the fault too.
+		if re, ok := r.(runtime.Error); ok && strings.HasPrefix(re.Error(), "runtime error: invalid memory address") {
+			err = fmt.Errorf("%w: memory fault (the segment shrank?)", ErrCorrupt)
+			return
+		}
+		panic(r)
 	}()
 	return f()
 }

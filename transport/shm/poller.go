@@ -148,7 +148,7 @@ func watch(conns []*conn, n int) bool {
 // or sleepFor passes. The protocol per ring is ring.snooze's.
 func (t *Transport) sleep(conns []*conn) {
 	t.rcv.sleeps.Add(1)
-	t.rcv.bell.Store(1)
+	t.rcv.bell.Swap(1)
 	announced := 0
 	defer func() {
 		for _, c := range conns[:announced] {
@@ -159,7 +159,7 @@ func (t *Transport) sleep(conns []*conn) {
 	for _, c := range conns {
 		ready := false
 		err := guard(func() error {
-			c.rx.r.sleep.Store(1)
+			c.rx.r.sleep.Swap(1)
 			n, err := c.rx.r.avail()
 			ready = n > 0 || c.stop.Load() || c.seg.closed().Load() != 0
 			return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,9 +134,27 @@ func (c *child) count(t *testing.T, msg string) int {
 	return n
 }
 
+// childCommand runs this test binary again. Under qemu-user without
+// binfmt_misc the kernel cannot exec an emulated binary, so the child then
+// runs under qemu-aarch64-static explicitly.
+func childCommand(t *testing.T) *exec.Cmd {
+	t.Helper()
+	probe := exec.Command(os.Args[0], "-test.run=^$")
+	probe.Env = append(os.Environ(), childEnv+"=")
+	err := probe.Run()
+	if err == nil || !errors.Is(err, syscall.ENOEXEC) {
+		return exec.Command(os.Args[0], "-test.run=^$")
+	}
+	qemu, qerr := exec.LookPath("qemu-aarch64-static")
+	if qerr != nil || runtime.GOARCH != "arm64" {
+		t.Skipf("SKIP (loud): cannot run the test binary as a child process (%v) and no qemu-aarch64-static to run it with", err)
+	}
+	return exec.Command(qemu, os.Args[0], "-test.run=^$")
+}
+
 func startChild(t *testing.T, id uint32, spec string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := childCommand(t)
 	cmd.Env = append(os.Environ(), childEnv+"="+spec)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
