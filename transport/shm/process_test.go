@@ -67,9 +67,9 @@ func (c *logCounter) count(msg string) int {
 }
 
 // runChild serves one node of a chase list on shared memory: it prints
-// "ADDR host:port", reads "PEER id addr" lines until "GO", then serves
-// until it is killed or stdin closes; "COUNT msg" prints how often it
-// logged msg.
+// "ADDR host:port", reads "PEER id addr" lines until "GO", prints "READY"
+// and serves until it is killed or stdin closes; "COUNT msg" prints how
+// often it logged msg.
 func runChild(spec string) error {
 	f := strings.Split(spec, ",")
 	num := func(s string) uint64 { v, _ := strconv.ParseUint(s, 10, 64); return v }
@@ -104,6 +104,7 @@ func runChild(spec string) error {
 			n.SetPeer(pid, addr)
 		}
 	}
+	fmt.Println("READY")
 	for in.Scan() {
 		if msg, ok := strings.CutPrefix(in.Text(), "COUNT "); ok {
 			fmt.Printf("COUNT %d\n", logs.count(msg))
@@ -207,6 +208,11 @@ func TestProcesses(t *testing.T) {
 			}
 		}
 		fmt.Fprintln(c.in, "GO")
+	}
+	for _, c := range cs {
+		if !c.out.Scan() || c.out.Text() != "READY" {
+			t.Fatalf("node %d process: %q, want READY", c.id, c.out.Text())
+		}
 	}
 	logs := &logCounter{n: map[string]int{}}
 	origin, err := bc.NewNode(bc.Config{ID: 100, Insecure: true, DefaultTTL: 255, SharedMemory: true, Logger: slog.New(logs)})

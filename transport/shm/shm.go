@@ -350,8 +350,21 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 			seg.unmap()
 			return nil, &transport.PeerDownError{Peer: peer, Err: errors.New("shm: link lost during setup")}
 		case m.Reason == reasonCollision:
+			// The peer's setup (lower id) becomes the connection; its
+			// OFFER is on the way, or the peer has yet to notice that we
+			// gave its last connection up. Give it a moment rather than
+			// set up again at once.
 			seg.unmap()
-			return nil, nil // the peer's setup (lower id) becomes the connection
+			for range 50 {
+				t.mu.Lock()
+				up := ps.conn != nil
+				t.mu.Unlock()
+				if up {
+					break
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			return nil, nil
 		default:
 			// Another host, another /dev/shm, another user: nothing a
 			// retry changes while this TCP link lasts.
