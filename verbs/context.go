@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bcship/bcship/internal/uverbs"
 	"golang.org/x/sys/unix"
@@ -22,9 +23,12 @@ type Context struct {
 	// ioctlDoorbell: !Options.WriteDoorbell.
 	ioctlDoorbell  bool
 	noNativeCreate bool // Options.NoNativeCreate
+	// userHandles names CQs in completion channel events.
+	userHandles atomic.Uint64
 
 	mu     sync.Mutex
 	closed bool
+	chans  map[*CompChannel]struct{} // open completion channels
 }
 
 // Options tunes Open.
@@ -90,6 +94,7 @@ func (c *Context) UsesWrite() bool { return c.fd.UsesWrite() }
 func (c *Context) WriteFallbacks() uint64 { return c.fd.Fallbacks() }
 
 // Close closes the device; the kernel destroys whatever is still open on it.
+// Its completion channels are closed too (a Wait returns ErrClosed).
 func (c *Context) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,6 +102,12 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.closed = true
+	// Before the command file: a waiter then sees ErrClosed, not the
+	// error of a channel the kernel has shut.
+	for ch := range c.chans {
+		ch.shut()
+	}
+	c.chans = nil
 	if c.asyncFD >= 0 {
 		unix.Close(c.asyncFD)
 	}

@@ -1,8 +1,10 @@
 package verbs
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bcship/bcship/internal/uverbs"
 	"golang.org/x/sys/unix"
@@ -80,6 +82,16 @@ type CQ struct {
 	depth  int
 	ring   cqRing
 
+	// Set for a CQ bound to a completion channel: userHandle names the CQ
+	// in the channel's events, notify is its prebuilt REQ_NOTIFY_CQ.
+	ch         *CompChannel
+	userHandle uint64
+	notify     *uverbs.Notify
+	// events counts the events Wait returned for the CQ; reported is the
+	// kernel's count (DESTROY_CQ's comp_events_reported). Tests compare them.
+	events   atomic.Uint32
+	reported uint32
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -88,6 +100,13 @@ type CQ struct {
 // for every work request that can complete on it: an overflowing CQ
 // moves its QPs to the error state.
 func (c *Context) CreateCQ(depth int) (*CQ, error) {
+	return c.CreateCQWithChannel(depth, nil)
+}
+
+// CreateCQWithChannel is CreateCQ for a CQ whose completions can be waited
+// for on ch (see ReqNotify and CompChannel.Wait); a nil ch makes it CreateCQ.
+// The channel must come from the same Context. Completion vector 0.
+func (c *Context) CreateCQWithChannel(depth int, ch *CompChannel) (*CQ, error) {
 	if c.isClosed() {
 		return nil, misuse("create_cq", unix.EBADF, ErrClosed)
 	}
@@ -95,11 +114,40 @@ func (c *Context) CreateCQ(depth int) (*CQ, error) {
 		return nil, misuse("create_cq", unix.EINVAL, ErrOutOfBounds)
 	}
 	req := uverbs.CreateCQ{CQE: uint32(depth), CompChannel: -1}
-	resp, ring, err := c.prov.createCQ(c, &req)
-	if err != nil {
+	if ch == nil {
+		resp, ring, err := c.prov.createCQ(c, &req)
+		if err != nil {
+			return nil, err
+		}
+		return &CQ{ctx: c, handle: resp.CQHandle, depth: int(resp.CQE), ring: ring}, nil
+	}
+	if ch.ctx != c {
+		return nil, misuse("create_cq", unix.EINVAL, errors.New("completion channel of another device context"))
+	}
+	if err := ch.acquire(); err != nil {
 		return nil, err
 	}
-	return &CQ{ctx: c, handle: resp.CQHandle, depth: int(resp.CQE), ring: ring}, nil
+	// Events carry the user_handle, not the kernel's CQ handle (which
+	// exists only after the command): a per-Context serial names the CQ.
+	req.UserHandle = c.userHandles.Add(1)
+	var resp uverbs.CreateCQResp
+	var ring cqRing
+	var err error
+	// Control keeps the channel's descriptor open during the command.
+	if cerr := ch.rc.Control(func(fd uintptr) {
+		req.CompChannel = int32(fd)
+		resp, ring, err = c.prov.createCQ(c, &req)
+	}); cerr != nil {
+		err = misuse("create_cq", unix.EBADF, ErrClosed)
+	}
+	if err != nil {
+		ch.release(nil)
+		return nil, err
+	}
+	cq := &CQ{ctx: c, handle: resp.CQHandle, depth: int(resp.CQE), ring: ring,
+		ch: ch, userHandle: req.UserHandle, notify: c.fd.NewNotify(resp.CQHandle)}
+	ch.bind(cq)
+	return cq, nil
 }
 
 // Depth is the number of entries the kernel gave the CQ.
@@ -117,8 +165,30 @@ func (cq *CQ) Poll(wcs []WC) (int, error) {
 	return cq.ring.poll(wcs), nil
 }
 
+// ReqNotify arms the CQ (ibv_req_notify_cq): its next completion queues
+// one event on its completion channel, for CompChannel.Wait. With
+// solicitedOnly only the receive of a message sent with SendSolicited does
+// (on rxe also a failed receive; send completions never do). An arm fires
+// once: arm again after each event.
+// Completions already in the CQ raise no event, so a poller that found the
+// CQ empty arms it, polls once more, and blocks only if that finds nothing.
+// The CQ must have been created with a channel (else ErrNoChannel).
+func (cq *CQ) ReqNotify(solicitedOnly bool) error {
+	if cq.notify == nil {
+		return misuse("req_notify_cq", unix.EINVAL, ErrNoChannel)
+	}
+	// Held across the command: after Close the kernel may give the handle
+	// to a new CQ, which a late arm would then arm.
+	cq.mu.Lock()
+	defer cq.mu.Unlock()
+	if cq.closed || cq.ctx.isClosed() {
+		return misuse("req_notify_cq", unix.EBADF, ErrClosed)
+	}
+	return opErr("req_notify_cq", cq.notify.Arm(solicitedOnly))
+}
+
 // Close runs DESTROY_CQ (EBUSY while a QP still uses the CQ) and unmaps
-// the ring.
+// the ring. The kernel drops the CQ's events that no Wait has read yet.
 func (cq *CQ) Close() error {
 	cq.mu.Lock()
 	defer cq.mu.Unlock()
@@ -131,7 +201,11 @@ func (cq *CQ) Close() error {
 		if err := uverbs.Call(cq.ctx.fd, uverbs.IB_USER_VERBS_CMD_DESTROY_CQ, &req, &r); err != nil {
 			return opErr("destroy_cq", err)
 		}
+		cq.reported = r.CompEventsReported
 	}
 	cq.closed = true
+	if cq.ch != nil {
+		cq.ch.release(cq)
+	}
 	return opErr("destroy_cq (unmap)", cq.ring.close())
 }

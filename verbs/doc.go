@@ -16,11 +16,20 @@
 // Latency on soft-RoCE matches perftest's in the same VM boot (the
 // BenchmarkLatency comparison; see `make rxe-bench`).
 //
-// Lifetimes: a Context owns the command file; PDs, MRs, CQs and QPs are
-// destroyed by their Close, which is idempotent, and everything still open
-// goes when the Context is closed. Destroy in reverse order of creation (QP,
-// CQ, MR, PD, Context). Errors are *Error values carrying the operation and
+// Completions can also be waited for: a CQ created with CreateCQWithChannel
+// is armed with CQ.ReqNotify, and CompChannel.Wait blocks until an armed CQ
+// gets a completion, its context is done, or CompChannel.Interrupt wakes it.
+// The channel's descriptor is in the runtime's netpoller, so a waiting
+// goroutine holds no OS thread. Events need no acknowledgement. Waking costs
+// more than spinning (BenchmarkWake); a poller spins first and blocks once
+// the CQ stays empty (see CompChannel).
+//
+// Lifetimes: a Context owns the command file; PDs, MRs, CQs, QPs and
+// completion channels are destroyed by their Close, which is idempotent, and
+// everything still open goes when the Context is closed. Destroy in reverse
+// order of creation (QP, CQ, MR, PD, CompChannel, Context). Errors are *Error values carrying the operation and
 // errno; misuse (posting on a closed QP or in the wrong state, an SGE outside
-// its MR, a full queue) is an *Error too, matching ErrClosed, ErrQPState,
-// ErrOutOfBounds or ErrQueueFull with errors.Is.
+// its MR, a full queue, closing a channel that CQs still use) is an *Error
+// too, matching ErrClosed, ErrQPState, ErrOutOfBounds, ErrQueueFull or
+// ErrInUse with errors.Is.
 package verbs

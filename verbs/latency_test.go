@@ -39,12 +39,17 @@ type latResult struct {
 type latOp struct {
 	name string
 	tool string
+	args []string                                        // extra perftest arguments
 	run  func(b *testing.B, p *pair, iters int) []uint64 // client post times
 	rtt  float64                                         // perftest's rtt_factor
+	// events: both sides block on completion channels (perftest -e)
+	// instead of spinning on their CQs.
+	events bool
 }
 
 var latOps = []latOp{
 	{name: "send", tool: "ib_send_lat", run: latSend, rtt: 2},
+	{name: "send-event", tool: "ib_send_lat", args: []string{"-e"}, run: latSend, rtt: 2, events: true},
 	{name: "write", tool: "ib_write_lat", run: latWrite, rtt: 2},
 	{name: "read", tool: "ib_read_lat", run: latRead, rtt: 1},
 }
@@ -52,7 +57,9 @@ var latOps = []latOp{
 // BenchmarkLatency measures 2-byte send, RDMA write and RDMA read latency on
 // a loopback RC QP pair with the same algorithm as perftest's ib_send_lat,
 // ib_write_lat and ib_read_lat (two spinning threads for send and write,
-// timestamps from the cycle counter, perftest's statistics). When the VM has
+// timestamps from the cycle counter, perftest's statistics); send-event is
+// the send test with both sides blocking on completion channels (ib_send_lat
+// -e; ours as a poller does it, see side.next). When the VM has
 // perftest (rxevm --with-perftest sets BCSHIP_PERFTEST) it runs those tools
 // over the same rxe device in the same boot, alternating with ours for
 // BCSHIP_LAT_ROUNDS rounds (default 3), and reports the median ratio of ours
@@ -79,7 +86,7 @@ func BenchmarkLatency(b *testing.B) {
 		ran := b.Run(op.name, func(b *testing.B) {
 			r := row{op: op.name}
 			b.ReportAllocs()
-			p := newPairSignal(b, 1<<16, 128, false, nil)
+			p := newPairCh(b, 1<<16, 128, false, nil, op.events)
 			ptDir := os.Getenv("BCSHIP_PERFTEST")
 			// The comparison needs runs long enough to be stable; the b.N=1
 			// calibration round only measures ours. The VM shares its host,
@@ -94,7 +101,7 @@ func BenchmarkLatency(b *testing.B) {
 			for range n {
 				if r.havePT {
 					b.StopTimer()
-					pt, err := runPerftest(b, filepath.Join(ptDir, op.tool), dev, b.N)
+					pt, err := runPerftest(b, filepath.Join(ptDir, op.tool), dev, b.N, op.args...)
 					if err != nil {
 						b.Fatalf("%s: %v", op.tool, err)
 					}
@@ -194,6 +201,42 @@ func BenchmarkDoorbell(b *testing.B) {
 	}
 }
 
+// BenchmarkWake puts a CQ poller that blocks on its completion channel next
+// to one that spins: the send ping-pong of BenchmarkLatency (latSend), with
+// one-way latency as perftest computes it (us-typical, ns/op) and, per
+// message, the time from the client's post to the server holding the
+// receive completion (us-post-to-seen, median). In the event variant the
+// server is normally parked in Wait, its CQ armed, when the client posts:
+// post-to-seen is then the wake-up latency. wakes/op is the share of
+// messages the server blocked for.
+func BenchmarkWake(b *testing.B) {
+	rxeDevice(b)
+	for _, v := range []struct {
+		name   string
+		events bool
+	}{{"busy", false}, {"event", true}} {
+		b.Run(v.name, func(b *testing.B) {
+			p := newPairCh(b, 1<<16, 128, false, nil, v.events)
+			seen := make([]uint64, b.N)
+			b.ResetTimer()
+			stamps := latSendSeen(b, p, b.N, seen)
+			b.StopTimer()
+			perUs := cyclesPerUs()
+			r := latStats(stamps, perUs, 2)
+			d := make([]float64, 0, b.N)
+			for i := range stamps {
+				if seen[i] >= stamps[i] { // different vCPUs: a counter skew could reorder them
+					d = append(d, float64(seen[i]-stamps[i])/perUs)
+				}
+			}
+			b.ReportMetric(r.Avg*1000, "ns/op")
+			b.ReportMetric(r.Typical, "us-typical")
+			b.ReportMetric(median(d), "us-post-to-seen")
+			b.ReportMetric(float64(p.serverWakes.Load())/float64(b.N), "wakes/op")
+		})
+	}
+}
+
 // latStats reduces post timestamps (cycle counts, perUs per µs) the way
 // perftest's print_report_lat does.
 func latStats(stamps []uint64, perUs, rtt float64) latResult {
@@ -231,18 +274,23 @@ type side struct {
 	// recvs and sends count completions seen while waiting for the other
 	// kind: both share one CQ here, where perftest has two.
 	recvs, sends int
+	// ch (newChanPair) makes the side block on its completion channel
+	// when the CQ is empty, until ctx is done; wakes counts the events.
+	ch    *verbs.CompChannel
+	ctx   context.Context
+	wakes int
 }
 
 func (p *pair) sides() (client, server *side) {
-	return &side{qp: p.a, cq: p.cqA, mr: p.mrA, peer: p.mrB, wcs: make([]verbs.WC, 16)},
-		&side{qp: p.b, cq: p.cqB, mr: p.mrB, peer: p.mrA, wcs: make([]verbs.WC, 16)}
+	return &side{qp: p.a, cq: p.cqA, mr: p.mrA, peer: p.mrB, wcs: make([]verbs.WC, 16), ch: p.chA, ctx: context.Background()},
+		&side{qp: p.b, cq: p.cqB, mr: p.mrB, peer: p.mrA, wcs: make([]verbs.WC, 16), ch: p.chB, ctx: context.Background()}
 }
 
 // waitRecvs takes completions until n receives have completed, failing on
 // an error completion.
 func (s *side) waitRecvs(n int) error {
 	for s.recvs < n {
-		if err := s.poll(); err != nil {
+		if err := s.next(); err != nil {
 			return err
 		}
 	}
@@ -252,22 +300,47 @@ func (s *side) waitRecvs(n int) error {
 // waitSends is waitRecvs for send-queue completions.
 func (s *side) waitSends(n int) error {
 	for s.sends < n {
-		if err := s.poll(); err != nil {
+		if err := s.next(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *side) poll() error {
-	n, err := s.cq.Poll(s.wcs)
+// next polls the CQ once. With a channel, when that finds nothing it does
+// what a blocking poller does: arm the CQ, poll once more (a completion
+// that came before the arm raises no event), and wait for the event.
+func (s *side) next() error {
+	k, err := s.poll()
+	if err != nil || k > 0 || s.ch == nil {
+		return err
+	}
+	if err := s.cq.ReqNotify(false); err != nil {
+		return err
+	}
+	if k, err := s.poll(); err != nil || k > 0 {
+		return err
+	}
+	cq, err := s.ch.Wait(s.ctx)
 	if err != nil {
 		return err
+	}
+	if cq != s.cq {
+		return fmt.Errorf("event for another CQ")
+	}
+	s.wakes++
+	return nil
+}
+
+func (s *side) poll() (int, error) {
+	n, err := s.cq.Poll(s.wcs)
+	if err != nil {
+		return 0, err
 	}
 	for i := range s.wcs[:n] {
 		wc := &s.wcs[i]
 		if err := wc.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if wc.Opcode == verbs.WCRecv {
 			s.recvs++
@@ -275,18 +348,22 @@ func (s *side) poll() error {
 			s.sends++
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // pingPong runs server and client on two locked OS threads (perftest runs
-// two processes) and returns the client's post timestamps.
-func pingPong(b *testing.B, iters int, client, server func(stamps []uint64) error) []uint64 {
+// two processes) and returns the client's post timestamps. Sides that block
+// on a completion channel (lock false) run as plain goroutines, as a
+// poller would: a parked goroutine holds no thread.
+func pingPong(b testing.TB, iters int, lock bool, client, server func(stamps []uint64) error) []uint64 {
 	stamps := make([]uint64, iters)
 	errs := make(chan error, 2)
 	for _, f := range []func([]uint64) error{server, client} {
 		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+			if lock {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			errs <- f(stamps)
 		}()
 	}
@@ -301,8 +378,16 @@ func pingPong(b *testing.B, iters int, client, server func(stamps []uint64) erro
 // latSend is run_iter_lat_send: both sides keep receives posted; the client
 // posts a send and waits for the answer, the server waits and answers. Sends
 // are unsignaled except every 100th (perftest's cq_mod) and the last, whose
-// completion is awaited right after posting.
+// completion is awaited right after posting. On a newChanPair the sides
+// block on their completion channels instead of spinning (perftest -e).
 func latSend(b *testing.B, p *pair, iters int) []uint64 {
+	return latSendSeen(b, p, iters, nil)
+}
+
+// latSendSeen is latSend that also stamps, in seen, when the server has
+// taken each receive completion (seen[i] - post stamp i is the client's
+// post to the server seeing the message).
+func latSendSeen(b testing.TB, p *pair, iters int, seen []uint64) []uint64 {
 	const rxDepth, cqMod = 64, 100
 	client, server := p.sides()
 	run := func(s *side, isClient bool, stamps []uint64) error {
@@ -326,6 +411,9 @@ func latSend(b *testing.B, p *pair, iters int) []uint64 {
 			if rcnt < iters && !(scnt < 1 && isClient) {
 				if err := s.waitRecvs(rcnt + 1); err != nil {
 					return err
+				}
+				if !isClient && seen != nil {
+					seen[rcnt] = cycles.Now()
 				}
 				rcnt++
 				if rcnt+rxDepth <= iters {
@@ -354,9 +442,12 @@ func latSend(b *testing.B, p *pair, iters int) []uint64 {
 				}
 			}
 		}
+		if !isClient {
+			p.serverWakes.Add(int64(s.wakes))
+		}
 		return nil
 	}
-	return pingPong(b, iters,
+	return pingPong(b, iters, p.chA == nil,
 		func(st []uint64) error { return run(client, true, st) },
 		func(st []uint64) error { return run(server, false, st) })
 }
@@ -415,7 +506,7 @@ func latWrite(b *testing.B, p *pair, iters int) []uint64 {
 	}
 	// As in perftest, the server writes first and the client starts by
 	// waiting.
-	return pingPong(b, iters,
+	return pingPong(b, iters, true,
 		func(st []uint64) error { return run(client, true, st) },
 		func(st []uint64) error { return run(server, false, st) })
 }
@@ -451,7 +542,7 @@ var perftestPort atomic.Int32
 // runPerftest runs tool's server in the background and its client against
 // it over the rxe device's IPv4 GID (both on this machine, as two
 // processes), and parses the client's report.
-func runPerftest(b *testing.B, tool, dev string, iters int) (latResult, error) {
+func runPerftest(b *testing.B, tool, dev string, iters int, extra ...string) (latResult, error) {
 	g, err := verbs.FindRoCEv2GID(dev, 1)
 	if err != nil {
 		return latResult{}, err
@@ -465,6 +556,7 @@ func runPerftest(b *testing.B, tool, dev string, iters int) (latResult, error) {
 	port := 18515 + int(perftestPort.Add(1))
 	args := []string{"-d", dev, "-i", "1", "-x", strconv.Itoa(g.Index), "-s", strconv.Itoa(latSize),
 		"-n", strconv.Itoa(iters), "-F", "-p", strconv.Itoa(port)}
+	args = append(args, extra...)
 	var sout, cout bytes.Buffer
 	srv := exec.CommandContext(ctx, tool, args...)
 	srv.Stdout, srv.Stderr = &sout, &sout

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,10 +124,13 @@ func TestQuery(t *testing.T) {
 type pair struct {
 	ctx        *verbs.Context
 	pd         *verbs.PD
+	chA, chB   *verbs.CompChannel // newChanPair: the CQs' completion channels
 	cqA, cqB   *verbs.CQ
 	a, b       *verbs.QP
 	mrA, mrB   *verbs.MR
 	bufA, bufB []byte
+	// serverWakes counts the events latSend's server side waited for.
+	serverWakes atomic.Int64
 }
 
 func newPair(t testing.TB, bufSize int, depth uint32) *pair {
@@ -137,6 +141,18 @@ func newPair(t testing.TB, bufSize int, depth uint32) *pair {
 // newPairSignal is newPair with the QPs' SignalAll set to signalAll, on a
 // context opened with opts.
 func newPairSignal(t testing.TB, bufSize int, depth uint32, signalAll bool, opts *verbs.Options) *pair {
+	t.Helper()
+	return newPairCh(t, bufSize, depth, signalAll, opts, false)
+}
+
+// newChanPair is newPairSignal with each CQ bound to a completion channel
+// of its own (chA, chB).
+func newChanPair(t testing.TB, bufSize int, depth uint32, signalAll bool, opts *verbs.Options) *pair {
+	t.Helper()
+	return newPairCh(t, bufSize, depth, signalAll, opts, true)
+}
+
+func newPairCh(t testing.TB, bufSize int, depth uint32, signalAll bool, opts *verbs.Options, channels bool) *pair {
 	t.Helper()
 	p := &pair{ctx: open(t, opts)}
 	var err error
@@ -161,10 +177,19 @@ func newPairSignal(t testing.TB, bufSize int, depth uint32, signalAll bool, opts
 	p.mrB, err = p.pd.RegMR(p.bufB, verbs.AccessAll)
 	must(err)
 	t.Cleanup(func() { must(p.mrB.Close()) })
-	p.cqA, err = p.ctx.CreateCQ(int(2 * depth))
+	if channels {
+		// Cleanups run last-in first-out: the channels close after their CQs.
+		p.chA, err = p.ctx.CreateCompChannel()
+		must(err)
+		t.Cleanup(func() { must(p.chA.Close()) })
+		p.chB, err = p.ctx.CreateCompChannel()
+		must(err)
+		t.Cleanup(func() { must(p.chB.Close()) })
+	}
+	p.cqA, err = p.ctx.CreateCQWithChannel(int(2*depth), p.chA)
 	must(err)
 	t.Cleanup(func() { must(p.cqA.Close()) })
-	p.cqB, err = p.ctx.CreateCQ(int(2 * depth))
+	p.cqB, err = p.ctx.CreateCQWithChannel(int(2*depth), p.chB)
 	must(err)
 	t.Cleanup(func() { must(p.cqB.Close()) })
 	caps := verbs.QPCaps{MaxSendWR: depth, MaxRecvWR: depth, MaxSendSGE: 2, MaxRecvSGE: 2, MaxInline: 64}

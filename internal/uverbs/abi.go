@@ -7,21 +7,22 @@ const RDMA_VERBS_IOCTL = 0xc0181b01
 
 // enum ib_uverbs_write_cmds (rdma/ib_user_verbs.h).
 const (
-	IB_USER_VERBS_CMD_GET_CONTEXT   = 0
-	IB_USER_VERBS_CMD_QUERY_DEVICE  = 1
-	IB_USER_VERBS_CMD_QUERY_PORT    = 2
-	IB_USER_VERBS_CMD_ALLOC_PD      = 3
-	IB_USER_VERBS_CMD_DEALLOC_PD    = 4
-	IB_USER_VERBS_CMD_REG_MR        = 9
-	IB_USER_VERBS_CMD_DEREG_MR      = 13
-	IB_USER_VERBS_CMD_CREATE_CQ     = 18
-	IB_USER_VERBS_CMD_DESTROY_CQ    = 20
-	IB_USER_VERBS_CMD_REQ_NOTIFY_CQ = 23
-	IB_USER_VERBS_CMD_CREATE_QP     = 24
-	IB_USER_VERBS_CMD_QUERY_QP      = 25
-	IB_USER_VERBS_CMD_MODIFY_QP     = 26
-	IB_USER_VERBS_CMD_DESTROY_QP    = 27
-	IB_USER_VERBS_CMD_POST_SEND     = 28
+	IB_USER_VERBS_CMD_GET_CONTEXT         = 0
+	IB_USER_VERBS_CMD_QUERY_DEVICE        = 1
+	IB_USER_VERBS_CMD_QUERY_PORT          = 2
+	IB_USER_VERBS_CMD_ALLOC_PD            = 3
+	IB_USER_VERBS_CMD_DEALLOC_PD          = 4
+	IB_USER_VERBS_CMD_REG_MR              = 9
+	IB_USER_VERBS_CMD_DEREG_MR            = 13
+	IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL = 17
+	IB_USER_VERBS_CMD_CREATE_CQ           = 18
+	IB_USER_VERBS_CMD_DESTROY_CQ          = 20
+	IB_USER_VERBS_CMD_REQ_NOTIFY_CQ       = 23
+	IB_USER_VERBS_CMD_CREATE_QP           = 24
+	IB_USER_VERBS_CMD_QUERY_QP            = 25
+	IB_USER_VERBS_CMD_MODIFY_QP           = 26
+	IB_USER_VERBS_CMD_DESTROY_QP          = 27
+	IB_USER_VERBS_CMD_POST_SEND           = 28
 )
 
 // ioctl object, method and attribute ids (rdma/ib_user_ioctl_cmds.h) and
@@ -34,11 +35,12 @@ const (
 	UVERBS_METHOD_CQ_CREATE = 0
 	UVERBS_METHOD_QP_CREATE = 0
 
-	UVERBS_ATTR_CREATE_CQ_HANDLE      = 0
-	UVERBS_ATTR_CREATE_CQ_CQE         = 1
-	UVERBS_ATTR_CREATE_CQ_USER_HANDLE = 2
-	UVERBS_ATTR_CREATE_CQ_COMP_VECTOR = 4
-	UVERBS_ATTR_CREATE_CQ_RESP_CQE    = 6
+	UVERBS_ATTR_CREATE_CQ_HANDLE       = 0
+	UVERBS_ATTR_CREATE_CQ_CQE          = 1
+	UVERBS_ATTR_CREATE_CQ_USER_HANDLE  = 2
+	UVERBS_ATTR_CREATE_CQ_COMP_CHANNEL = 3 // UVERBS_ATTR_FD: len 0, data = the channel's fd
+	UVERBS_ATTR_CREATE_CQ_COMP_VECTOR  = 4
+	UVERBS_ATTR_CREATE_CQ_RESP_CQE     = 6
 
 	UVERBS_ATTR_CREATE_QP_HANDLE         = 0
 	UVERBS_ATTR_CREATE_QP_PD_HANDLE      = 2
@@ -338,6 +340,32 @@ type QPCap struct {
 	MaxSendSGE    uint32
 	MaxRecvSGE    uint32
 	MaxInlineData uint32
+}
+
+type CreateCompChannel struct {
+	_        structs.HostLayout
+	Response uint64
+}
+
+// struct ib_uverbs_create_comp_channel_resp: FD is a new descriptor in the
+// calling process (O_RDONLY, O_CLOEXEC).
+type CreateCompChannelResp struct {
+	_  structs.HostLayout
+	FD uint32
+}
+
+// struct ib_uverbs_comp_event_desc: what each read of a completion channel
+// returns. CQHandle is the CQ's user_handle from CREATE_CQ, not the kernel
+// handle.
+type CompEventDesc struct {
+	_        structs.HostLayout
+	CQHandle uint64
+}
+
+type ReqNotifyCQ struct {
+	_             structs.HostLayout
+	CQHandle      uint32
+	SolicitedOnly uint32
 }
 
 type CreateCQ struct {

@@ -38,6 +38,10 @@ var abiStructs = []struct {
 	{"struct ib_uverbs_reg_mr", RegMR{}, "response start length hca_va pd_handle access_flags"},
 	{"struct ib_uverbs_reg_mr_resp", RegMRResp{}, "mr_handle lkey rkey"},
 	{"struct ib_uverbs_dereg_mr", DeregMR{}, "mr_handle"},
+	{"struct ib_uverbs_create_comp_channel", CreateCompChannel{}, "response"},
+	{"struct ib_uverbs_create_comp_channel_resp", CreateCompChannelResp{}, "fd"},
+	{"struct ib_uverbs_comp_event_desc", CompEventDesc{}, "cq_handle"},
+	{"struct ib_uverbs_req_notify_cq", ReqNotifyCQ{}, "cq_handle solicited_only"},
 	{"struct ib_uverbs_create_cq", CreateCQ{}, "response user_handle cqe comp_vector comp_channel reserved"},
 	{"struct ib_uverbs_create_cq_resp", CreateCQResp{}, "cq_handle cqe"},
 	{"struct ib_uverbs_destroy_cq", DestroyCQ{}, "response cq_handle reserved"},
@@ -77,6 +81,7 @@ var abiConsts = []struct {
 	{"IB_USER_VERBS_CMD_DEALLOC_PD", IB_USER_VERBS_CMD_DEALLOC_PD, false},
 	{"IB_USER_VERBS_CMD_REG_MR", IB_USER_VERBS_CMD_REG_MR, false},
 	{"IB_USER_VERBS_CMD_DEREG_MR", IB_USER_VERBS_CMD_DEREG_MR, false},
+	{"IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL", IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL, false},
 	{"IB_USER_VERBS_CMD_CREATE_CQ", IB_USER_VERBS_CMD_CREATE_CQ, false},
 	{"IB_USER_VERBS_CMD_DESTROY_CQ", IB_USER_VERBS_CMD_DESTROY_CQ, false},
 	{"IB_USER_VERBS_CMD_REQ_NOTIFY_CQ", IB_USER_VERBS_CMD_REQ_NOTIFY_CQ, false},
@@ -93,6 +98,7 @@ var abiConsts = []struct {
 	{"UVERBS_ATTR_CREATE_CQ_HANDLE", UVERBS_ATTR_CREATE_CQ_HANDLE, false},
 	{"UVERBS_ATTR_CREATE_CQ_CQE", UVERBS_ATTR_CREATE_CQ_CQE, false},
 	{"UVERBS_ATTR_CREATE_CQ_USER_HANDLE", UVERBS_ATTR_CREATE_CQ_USER_HANDLE, false},
+	{"UVERBS_ATTR_CREATE_CQ_COMP_CHANNEL", UVERBS_ATTR_CREATE_CQ_COMP_CHANNEL, false},
 	{"UVERBS_ATTR_CREATE_CQ_COMP_VECTOR", UVERBS_ATTR_CREATE_CQ_COMP_VECTOR, false},
 	{"UVERBS_ATTR_CREATE_CQ_RESP_CQE", UVERBS_ATTR_CREATE_CQ_RESP_CQE, false},
 	{"UVERBS_ATTR_CREATE_QP_HANDLE", UVERBS_ATTR_CREATE_QP_HANDLE, false},
@@ -295,5 +301,12 @@ func TestDoorbellLayout(t *testing.T) {
 	var s scratch
 	if uintptr(unsafe.Pointer(&s.resp[0]))%8 != 0 || uintptr(unsafe.Pointer(&s.out[0]))%8 != 0 || uintptr(unsafe.Pointer(&s.wr[8]))%8 != 0 {
 		t.Fatal("scratch buffers are not 8-byte aligned")
+	}
+	// REQ_NOTIFY_CQ: header + 8-byte request; ioctl header + two attributes.
+	if n := unsafe.Sizeof(notifyWrite{}); n != unsafe.Sizeof(CmdHdr{})+unsafe.Sizeof(ReqNotifyCQ{}) || n%4 != 0 {
+		t.Fatalf("notify write buffer is %d bytes", n)
+	}
+	if n := unsafe.Sizeof(notifyIoctl{}); n != unsafe.Sizeof(IoctlHdr{})+2*unsafe.Sizeof(Attr{}) {
+		t.Fatalf("notify ioctl buffer is %d bytes", n)
 	}
 }

@@ -40,9 +40,10 @@ func ptrAttr(id uint16, p unsafe.Pointer, n uintptr) Attr {
 	return Attr{AttrID: id, Len: uint16(n), Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(uintptr(p))}
 }
 
-// CreateCQNative runs UVERBS_METHOD_CQ_CREATE (no completion channel): the
-// same request as the CREATE_CQ write command, as attributes. core gets the
-// handle and the real depth, drv the provider's udata response.
+// CreateCQNative runs UVERBS_METHOD_CQ_CREATE: the same request as the
+// CREATE_CQ write command, as attributes, with the completion channel (if
+// req.CompChannel >= 0) as an fd attribute. core gets the handle and the real
+// depth, drv the provider's udata response.
 func CreateCQNative[D any](f *FD, req *CreateCQ, core *CreateCQResp, drv *D) error {
 	if f.noIoctl.Load() {
 		return errNoNative
@@ -61,7 +62,13 @@ func CreateCQNative[D any](f *FD, req *CreateCQ, core *CreateCQResp, drv *D) err
 	b.attrs[3] = inline(UVERBS_ATTR_CREATE_CQ_COMP_VECTOR, req.CompVector)
 	b.attrs[4] = ptrAttr(UVERBS_ATTR_CREATE_CQ_RESP_CQE, unsafe.Pointer(cqe), 4)
 	b.attrs[5] = ptrAttr(UVERBS_ATTR_UHW_OUT, unsafe.Pointer(&s.resp[0]), drvLen)
-	if err := f.ioctl(b, UVERBS_OBJECT_CQ, UVERBS_METHOD_CQ_CREATE, 6); err != nil {
+	n := 6
+	if req.CompChannel >= 0 {
+		// An fd attribute has no length; the kernel reads data as an s64.
+		b.attrs[n] = Attr{AttrID: UVERBS_ATTR_CREATE_CQ_COMP_CHANNEL, Flags: UVERBS_ATTR_F_MANDATORY, Data: uint64(req.CompChannel)}
+		n++
+	}
+	if err := f.ioctl(b, UVERBS_OBJECT_CQ, UVERBS_METHOD_CQ_CREATE, n); err != nil {
 		return err
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(drv)), drvLen), s.resp[:drvLen])
