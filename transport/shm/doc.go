@@ -11,9 +11,9 @@
 // for the reserved handler "\x00bcship.shm" that this package consumes. The
 // acceptor checks the host identity (the kernel's boot id), opens the file
 // in its own Dir, unlinks it, checks the token (same file, not one of the
-// same name in another mount namespace), maps it, starts its receive loop
-// and answers ACCEPT; the initiator unlinks the name too (whichever comes
-// first) and starts its loops. Any failure — another host, another
+// same name in another mount namespace), maps it, has its receive loop
+// poll it and answers ACCEPT; the initiator unlinks the name too (whichever
+// comes first) and polls its side. Any failure — another host, another
 // /dev/shm, another user, no /dev/shm — answers REJECT and the pair stays on
 // TCP until its TCP link drops; never an error to the node. When both set
 // up at once, the lower node id's attempt wins. Frames sent over TCP before

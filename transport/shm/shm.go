@@ -42,9 +42,9 @@ type Config struct {
 	// (rounded up) within [MinRingSize, MaxRingSize]; default 1 MiB.
 	// Frames of any size fit: larger ones stream through.
 	RingSize int
-	// SpinFor is how long a connection's receive loop polls its ring after
-	// the last frame before it sleeps on a futex (and how long the send
-	// loop polls a full ring). TCP.BusyPoll makes both poll forever.
+	// SpinFor is how long the receive loop polls the rings after the last
+	// frame before it sleeps on their futexes (and how long a send loop
+	// polls a full ring). TCP.BusyPoll makes both poll forever.
 	SpinFor time.Duration
 	// MaxQueued bounds the bytes of frames waiting for ring space per peer;
 	// beyond it Send fails with ErrQueueFull.
@@ -402,7 +402,7 @@ func (t *Transport) sendCtrl(peer uint32, m *ctrlMsg) error {
 }
 
 // accept answers a peer's OFFER: it maps the segment and installs the
-// connection (its receive loop running) before ACCEPT leaves.
+// connection (the receive loop polls it) before ACCEPT leaves.
 func (t *Transport) accept(from uint32, m ctrlMsg) {
 	reject := func(reason string) {
 		t.sendCtrl(from, &ctrlMsg{Kind: ctrlReject, Nonce: m.Nonce, Reason: reason})
