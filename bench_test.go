@@ -14,8 +14,16 @@ import (
 
 // BenchmarkInvoke is a cached invocation round trip between two loopback
 // nodes, next to the same kernel as an active message.
-func BenchmarkInvoke(b *testing.B) {
-	nodes := cluster(b, []uint32{1, 2}, nil)
+func BenchmarkInvoke(b *testing.B) { benchInvoke(b, nil) }
+
+// BenchmarkInvokeShm is BenchmarkInvoke over shared memory, where the
+// transport costs little and the node's own share of a round trip shows.
+func BenchmarkInvokeShm(b *testing.B) {
+	benchInvoke(b, func(c *Config) { c.SharedMemory = true })
+}
+
+func benchInvoke(b *testing.B, mod func(*Config)) {
+	nodes := cluster(b, []uint32{1, 2}, mod)
 	l := chase.New([]uint32{2}, 16, 1)
 	nodes[2].RegisterRegion("chase", l.Regions[2])
 	code := chaseCode(b)

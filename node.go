@@ -137,6 +137,8 @@ type Node struct {
 	pmu     sync.Mutex
 	pending map[uint64]*call
 
+	lastCode atomic.Pointer[codeMemo] // AddCode's last hash (origin.go)
+
 	smu   sync.Mutex
 	store map[bundle.Digest]*stored         // code this node originates
 	known map[uint32]map[bundle.Digest]bool // peer → hashes shipped to it

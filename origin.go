@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,7 +149,11 @@ type stored struct {
 // A signature is not part of the hash: adding the same code signed
 // differently replaces the stored bundle, and it is shipped again.
 func (n *Node) AddCode(code *bundle.Bundle) (bundle.Digest, error) {
-	h := code.Hash()
+	h, ok := n.lastCode.Load().hashOf(code)
+	if !ok {
+		h = code.Hash()
+		n.lastCode.Store(memoize(code, h))
+	}
 	n.smu.Lock()
 	if s := n.store[h]; s != nil && sameSignature(s.b.Signature, code.Signature) {
 		n.smu.Unlock()
@@ -168,6 +173,43 @@ func (n *Node) AddCode(code *bundle.Bundle) (bundle.Digest, error) {
 		}
 	}
 	return h, nil
+}
+
+// codeMemo remembers the hash of the bundle added last, so that Invoke
+// called again with the same *Bundle does not encode and hash its manifest
+// again (JSON and SHA-256: ~1.3 µs and 6 allocations, a quarter of a
+// cached invoke over shared memory). It keeps a copy of every manifest
+// field the hash covers (all but the signature; TestCodeMemoFields pins
+// the list) and answers only while they are unchanged.
+type codeMemo struct {
+	b    *bundle.Bundle
+	m    bundle.Manifest
+	hash bundle.Digest
+}
+
+func memoize(b *bundle.Bundle, h bundle.Digest) *codeMemo {
+	m := &codeMemo{b: b, m: b.Manifest, hash: h}
+	m.m.Entries = slices.Clone(b.Manifest.Entries)
+	m.m.Objects = slices.Clone(b.Manifest.Objects)
+	if bc := b.Manifest.Bitcode; bc != nil {
+		c := *bc
+		m.m.Bitcode = &c
+	}
+	m.m.Signature = nil
+	return m
+}
+
+// hashOf returns b's hash if m knows it.
+func (m *codeMemo) hashOf(b *bundle.Bundle) (bundle.Digest, bool) {
+	if m == nil || m.b != b {
+		return bundle.Digest{}, false
+	}
+	x, y := &m.m, &b.Manifest
+	same := x.Format == y.Format && x.Name == y.Name && x.LLVMVersion == y.LLVMVersion &&
+		x.Created.Unix() == y.Created.Unix() && slices.Equal(x.Entries, y.Entries) &&
+		slices.Equal(x.Objects, y.Objects) &&
+		(x.Bitcode == nil) == (y.Bitcode == nil) && (x.Bitcode == nil || *x.Bitcode == *y.Bitcode)
+	return m.hash, same
 }
 
 func sameSignature(a, b *bundle.Signature) bool {
