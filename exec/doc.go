@@ -41,9 +41,9 @@
 // Costs (amd64): a Call with a context that cannot be done costs about as
 // much as two atomic operations plus the runtime's syscall entry and exit
 // (BenchmarkCallEmpty, ~35 ns); a Call whose context can be done also arms
-// a timer and an AfterFunc (~0.8-4 µs, ~20 µs under qemu TCG); a CallUntil
-// with a far deadline adds a gettid system call (BenchmarkCallUntil,
-// ~0.25 µs); a fault costs a signal delivery (~4 µs).
+// a timer and an AfterFunc (~0.6-4 µs, ~20 µs under qemu TCG); a CallUntil
+// with a far deadline adds three atomic stores and no system call
+// (BenchmarkCallUntil, ~60 ns); a fault costs a signal delivery (~4 µs).
 //
 // Note: shipped code runs in the address space of the process. Containment
 // covers bugs (wild pointers, traps, runaway recursion, endless loops,

@@ -281,7 +281,7 @@ func (e *Executor) call(b *bound, fn uintptr, pcctx, parg unsafe.Pointer, cctx, 
 	var timer int32
 	timed, watched := false, false
 	if dl != never || e.opts.Context != nil {
-		tid := unix.Gettid()
+		tid := threadID()
 		if dl != never && left < preciseWithin {
 			timer, timed = startTimer(tid, s.token, left, timerRepeat)
 		}
@@ -396,7 +396,7 @@ type watcher struct {
 func arm(ctx context.Context, pid int, token uint64) *watcher {
 	w := &watcher{
 		pid:      pid,
-		tid:      unix.Gettid(),
+		tid:      threadID(),
 		token:    token,
 		finished: make(chan struct{}),
 	}

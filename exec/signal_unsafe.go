@@ -46,6 +46,7 @@ func install() error {
 		var old uint64
 		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 		deadlineMaybeBlocked = e != 0 || old&(1<<(deadlineSignal-1)) != 0
+		checkProcid()
 		installErr = installHandlers()
 	})
 	return installErr

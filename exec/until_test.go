@@ -5,9 +5,12 @@ package exec
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCallUntil: a deadline beyond preciseWithin is the watchdog's, a
@@ -165,4 +168,28 @@ func TestWatchdogLooks(t *testing.T) {
 			t.Errorf("shrinking deadline %v: the watchdog looked %d times in %d calls", shrinking, looks, calls)
 		}
 	}
+}
+
+// TestThreadID: the runtime's record of the thread id is readable where
+// it was when exec was written; if a Go upgrade moved it, threadID falls
+// back to gettid (correct, but a system call per call): update the offsets
+// in procid_linux.go.
+func TestThreadID(t *testing.T) {
+	newExecutor(t, Options{})
+	if !procidOK {
+		t.Fatalf("g.m.procid is not at %d/%d in this Go (%s): threadID makes a system call per call", runtimeGMOffset, runtimeMProcidOffset, runtime.Version())
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if got, want := threadID(), unix.Gettid(); got != want {
+				t.Errorf("threadID = %d, gettid = %d", got, want)
+			}
+		}()
+	}
+	wg.Wait()
 }
