@@ -36,8 +36,11 @@
 //
 // Completions. Connections share CQs (send and receive; a new CQ when the
 // entries run out, about 30 connections each), and one poller goroutine per
-// CQ spins for SpinFor after its last completion and then sleeps with a
-// doubling pause up to MaxSleep; the node's Handler runs on it. Work
+// CQ spins for SpinFor after its last completion, then sleeps with a
+// doubling pause up to MaxSleep, and after 20 ms without completions
+// blocks on the CQ's completion channel (no wake-ups while idle); the
+// node's Handler runs on it. A caller waiting for its one-sided access
+// polls the CQ itself meanwhile. Work
 // request ids carry the connection, so the poller dispatches by them. A completion with an error (retry exceeded: the peer died or its QP
 // failed) fails the connection: queued frames are dropped, pending Read
 // and Write return an error matching transport.ErrPeerDown, and the node

@@ -120,6 +120,9 @@ type peerState struct {
 	tcpOnly  bool          // the peer has no RDMA (until its TCP link drops)
 	retryAt  time.Time     // after a failed setup, TCP until then
 	setupErr error
+	// setup orders a dial's last check and CONNECT with an accept's
+	// install and ACCEPT (see dial).
+	setup sync.Mutex
 }
 
 type localRegion struct {
@@ -371,10 +374,24 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The peer may have set up the connection while we made our QP (its
+	// CONNECT crossed our dial): then ours must not go out, or it would
+	// reach the peer after its setup finished and replace the connection
+	// in use. Under ps.setup, the check and our CONNECT are ordered with
+	// accept's install and ACCEPT on the control connection.
+	ps.setup.Lock()
 	t.mu.Lock()
 	nonce, reply := ps.nonce, ps.reply
+	live := ps.conn != nil && ps.conn != c && !ps.conn.isDead()
 	t.mu.Unlock()
-	if err := t.sendCtrl(peer, &ctrlMsg{Kind: ctrlConnect, Nonce: nonce, EP: c.localEndpoint()}); err != nil {
+	if live {
+		ps.setup.Unlock()
+		c.destroy()
+		return nil, nil
+	}
+	err = t.sendCtrl(peer, &ctrlMsg{Kind: ctrlConnect, Nonce: nonce, EP: c.localEndpoint()})
+	ps.setup.Unlock()
+	if err != nil {
 		c.destroy()
 		return nil, err
 	}
@@ -521,6 +538,8 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 		return
 	}
 	c.nonce = m.Nonce
+	ps.setup.Lock()
+	defer ps.setup.Unlock()
 	t.mu.Lock()
 	ok := t.installLocked(c)
 	t.mu.Unlock()
@@ -601,11 +620,15 @@ func (t *Transport) Close() error {
 	t.conns.Wait() // connections being set up finish with ErrClosed
 	for _, p := range t.pollers {
 		p.stop.Store(true)
+		p.wake()
 	}
 	t.wg.Wait()
 	t.mu.Lock()
 	for _, p := range t.pollers {
 		p.cq.Close()
+		if p.ch != nil {
+			p.ch.Close()
+		}
 	}
 	t.closeDevice()
 	t.mu.Unlock()

@@ -157,29 +157,50 @@ func TestSetup(t *testing.T) {
 }
 
 func TestSimultaneousSetup(t *testing.T) {
-	a, b := newNode(t, 1, Config{}), newNode(t, 2, Config{})
-	a.t.SetPeerAddr(2, b.t.Addr().String())
-	b.t.SetPeerAddr(1, a.t.Addr().String())
-	var wg sync.WaitGroup
-	for _, x := range []struct {
-		n    *node
-		peer uint32
-	}{{a, 2}, {b, 1}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := x.n.t.Send(x.peer, wire.Header{}, &wire.AM{Handler: "x", Arg: []byte{1}}); err != nil {
-				t.Error(err)
+	// Both sides dial at once, several times over: one connection must
+	// survive on both, without a replacement (which would lose frames in
+	// flight and report the peer down).
+	for round := range 4 {
+		a, b := newNode(t, 1, Config{}), newNode(t, 2, Config{})
+		a.t.SetPeerAddr(2, b.t.Addr().String())
+		b.t.SetPeerAddr(1, a.t.Addr().String())
+		const msgs = 20
+		var wg sync.WaitGroup
+		for _, x := range []struct {
+			n    *node
+			peer uint32
+		}{{a, 2}, {b, 1}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range msgs {
+					if err := x.n.t.Send(x.peer, wire.Header{}, &wire.AM{Handler: "x", Arg: []byte{byte(i)}}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for _, n := range []*node{a, b} {
+			n.rec.wait(t, 5*time.Second, func() bool { return len(n.rec.msgs) == msgs })
+			n.rec.mu.Lock()
+			for i, m := range n.rec.msgs {
+				if m.Arg[0] != byte(i) {
+					t.Errorf("round %d: message %d carries %d: lost or reordered", round, i, m.Arg[0])
+				}
 			}
-		}()
-	}
-	wg.Wait()
-	for _, n := range []*node{a, b} {
-		n.rec.wait(t, 5*time.Second, func() bool { return len(n.rec.msgs) == 1 })
-	}
-	ca, cb := waitConn(t, a.t, 2), waitConn(t, b.t, 1)
-	if ca.PeerQPN != cb.QPN || cb.PeerQPN != ca.QPN {
-		t.Fatalf("two connections survived: %+v %+v", ca, cb)
+			if len(n.rec.downs) != 0 {
+				t.Errorf("round %d: peer reported down: %v", round, n.rec.downs)
+			}
+			n.rec.mu.Unlock()
+		}
+		ca, cb := waitConn(t, a.t, 2), waitConn(t, b.t, 1)
+		if ca.PeerQPN != cb.QPN || cb.PeerQPN != ca.QPN {
+			t.Fatalf("round %d: two connections survived: %+v %+v", round, ca, cb)
+		}
+		a.t.Close()
+		b.t.Close()
 	}
 }
 
