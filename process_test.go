@@ -283,6 +283,11 @@ func TestProcesses(t *testing.T) {
 		t.Fatalf("after kill: %v, want ErrPeerDown", err)
 	}
 	t.Logf("after kill: %v", err)
+	// The first error may come from node 2 (it forwarded to node 3) before
+	// the origin's own connection to node 3 reports it down, and that
+	// report fails every invoke then pending (a chain may be anywhere). Wait
+	// for it, so the survivors' walks below do not race it.
+	waitPeerGone(t, origin, 3)
 	// The survivors keep serving: a walk of one link on each.
 	for _, id := range []uint32{1, 2} {
 		var k uint64
@@ -299,5 +304,26 @@ func TestProcesses(t *testing.T) {
 		if w, _ := chase.Parse(res.Reply()); w.Remaining != 0 || w.Sum == 0 {
 			t.Fatalf("node %d: walk %+v", id, w)
 		}
+	}
+}
+
+// waitPeerGone waits until n no longer counts peer as connected, and a
+// moment more for the transport to tell the node.
+func waitPeerGone(t *testing.T, n *Node, peer uint32) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		up := false
+		for _, p := range n.Peers() {
+			up = up || (p.ID == peer && p.Connected)
+		}
+		if !up {
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d still connected to peer %d 3 s after it died", n.ID(), peer)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

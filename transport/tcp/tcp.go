@@ -334,19 +334,38 @@ func (t *Transport) acceptLoop() {
 				t.log.Debug("inbound handshake failed", "remote", nc.RemoteAddr(), "err", err)
 				return
 			}
+			// Install before our HELLO goes out: once the dialer has it,
+			// it may start work that comes back to it through another
+			// node, which must find this connection (and the dialer's
+			// address) here. Holding the write lock keeps frames sent
+			// meanwhile behind the HELLO.
+			c.wmu.Lock()
 			t.mu.Lock()
 			ok := t.installLocked(c)
 			t.mu.Unlock()
 			if !ok {
+				c.wmu.Unlock()
 				c.close(transport.ErrClosed)
+				return
 			}
+			nc.SetWriteDeadline(time.Now().Add(t.cfg.DialTimeout))
+			_, err = nc.Write(t.helloBuf)
+			nc.SetWriteDeadline(time.Time{})
+			c.wmu.Unlock()
+			if err != nil {
+				c.close(err)
+				return
+			}
+			t.bytesSent.Add(uint64(len(t.helloBuf)))
+			t.framesSent.Add(1)
 		}()
 	}
 }
 
 // handshake exchanges HELLO on a fresh connection. The dialer writes first
 // and checks that the peer is the node it meant (want); the acceptor reads
-// first and answers a first frame that is not a HELLO with ERROR.
+// first, answers a first frame that is not a HELLO with ERROR, and sends
+// its HELLO once the connection is installed (acceptLoop).
 func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true) // Go's default, but latency depends on it
@@ -391,16 +410,13 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 	if dialed && h.Node != want {
 		return fail(fmt.Errorf("%w: dialed node %d, but %s is node %d", transport.ErrHandshake, want, nc.RemoteAddr(), h.Node))
 	}
-	if !dialed {
-		if _, err := nc.Write(t.helloBuf); err != nil {
-			return fail(err)
-		}
-	}
 	nc.SetDeadline(time.Time{})
 	t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
-	t.bytesSent.Add(uint64(len(t.helloBuf)))
 	t.framesRecv.Add(1)
-	t.framesSent.Add(1)
+	if dialed { // the acceptor answers after installing (acceptLoop)
+		t.bytesSent.Add(uint64(len(t.helloBuf)))
+		t.framesSent.Add(1)
+	}
 	dialer := h.Node
 	if dialed {
 		dialer = t.cfg.Self
