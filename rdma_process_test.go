@@ -157,6 +157,7 @@ func TestRdmaProcesses(t *testing.T) {
 	if d > 2*time.Second {
 		t.Errorf("ErrPeerDown came %v after the kill, want ≤ 2s", d)
 	}
+	waitPeerGone(t, origin, 3) // see TestProcesses
 	t0 := time.Now()
 	_, err = origin.Invoke(ctx, uint32(l.Head>>32), code, "chase", chase.Walk{Key: l.Head, Remaining: links}.Bytes())
 	t.Logf("chase needing dead node 3: %v after %v", err, time.Since(t0))
