@@ -72,7 +72,7 @@ func pingPong(b *testing.B, cfg Config) {
 		if err := a.t.Send(2, wire.Header{RequestID: uint64(i)}, am); err != nil {
 			b.Fatal(err)
 		}
-		rec.wait(b, 5e9, func() bool { return len(rec.msgs) > i })
+		rec.Wait(b, 5e9, "the answer", func() bool { return len(rec.Msgs) > i })
 	}
 }
 

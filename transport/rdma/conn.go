@@ -2,11 +2,11 @@ package rdma
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/overlay"
 	"github.com/bcship/bcship/verbs"
 	"github.com/bcship/bcship/wire"
 )
@@ -89,7 +89,7 @@ type op struct {
 // registered memory.
 func (t *Transport) newConn(peer uint32, hello wire.Hello) (c *conn, err error) {
 	cfg := &t.cfg
-	c = &conn{t: t, peer: peer, maxFrame: hello.MaxFrame, slotSize: cfg.SlotSize, psn: uint32(randU64()) & 0xffffff,
+	c = &conn{t: t, peer: peer, maxFrame: hello.MaxFrame, slotSize: cfg.SlotSize, psn: uint32(overlay.Rand64()) & 0xffffff,
 		deadCh: make(chan struct{}), ops: map[uint64]*op{}, regions: map[string]RemoteRegion{},
 		scratch: make(chan int, cfg.ScratchSlots)}
 	if c.maxFrame == 0 {
@@ -278,8 +278,7 @@ func (c *conn) pumpLocked() {
 			c.queued -= len(f)
 			c.queueOff = 0
 			c.framesSent++
-			c.t.framesSent.Add(1)
-			c.t.bytesSent.Add(uint64(len(f)))
+			c.t.ctr.Sent(1, len(f))
 		}
 	}
 	if c.toReturn >= c.threshold && c.credits >= 1 && c.creditInflight < creditSlack {
@@ -442,30 +441,15 @@ func (c *conn) deliver(f []byte) {
 		c.answer(h.RequestID, wire.CodeTooLarge, fmt.Sprintf("rdma: frame of %d bytes over the limit of %d", h.Length, t.cfg.TCP.MaxFrame))
 		return
 	}
-	t.bytesRecv.Add(uint64(len(f)))
-	t.framesRecv.Add(1)
+	t.ctr.Received(len(f))
 	c.mu.Lock()
 	c.framesRecv++
 	c.mu.Unlock()
-	if h.Type == wire.TypeHello {
-		return
-	}
-	m, err := wire.Decode(h.Type, f[wire.HeaderSize:])
-	if err != nil {
-		if h.Type != wire.TypeError { // never answer an ERROR with an ERROR
-			code := wire.CodeBadFrame
-			if errors.Is(err, wire.ErrUnknownType) {
-				code = wire.CodeUnknownType
-			}
-			c.answer(h.RequestID, code, err.Error())
-		}
-		return
-	}
-	t.h.HandleMessage(c.peer, h, m)
+	overlay.Deliver(t.h, c.peer, h, f, c.answer)
 }
 
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
-	c.t.badFrames.Add(1)
+	c.t.ctr.Bad()
 	b, err := wire.AppendFrame(nil, wire.Header{RequestID: req, Source: c.t.self}, wire.NewError(code, req, text))
 	if err == nil {
 		c.enqueue(b)
@@ -511,10 +495,7 @@ func (c *conn) failLocked(err error) bool {
 func (c *conn) notify(err error) {
 	t := c.t
 	t.mu.Lock()
-	cur := false
-	if ps := t.peers[c.peer]; ps != nil && ps.conn == c {
-		ps.conn, cur = nil, true
-	}
+	cur := t.peers.Detach(c.peer, c)
 	closed := t.closed
 	t.mu.Unlock()
 	if cur && !closed {

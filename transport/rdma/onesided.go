@@ -56,7 +56,7 @@ func (t *Transport) RegisterRegion(name string, data []byte) error {
 	}
 	var peers []uint32
 	for id, ps := range t.peers {
-		if ps.conn != nil {
+		if ps.Conn != nil {
 			peers = append(peers, id)
 		}
 	}
@@ -97,7 +97,7 @@ func (t *Transport) RemoteRegions(peer uint32) []RemoteRegion {
 	ps := t.peers[peer]
 	var c *conn
 	if ps != nil {
-		c = ps.conn
+		c = ps.Conn
 	}
 	t.mu.Unlock()
 	if c == nil {

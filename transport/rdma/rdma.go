@@ -2,17 +2,15 @@ package rdma
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/overlay"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/verbs"
 	"github.com/bcship/bcship/wire"
@@ -92,7 +90,7 @@ type Transport struct {
 	mtu  verbs.MTU
 
 	mu      sync.Mutex
-	peers   map[uint32]*peerState
+	peers   overlay.Peers[*conn, ctrlMsg]
 	regions map[string]*localRegion
 	retired map[*localRegion]struct{} // replaced, deregistered after retireAfter
 	closed  bool
@@ -101,9 +99,7 @@ type Transport struct {
 	wg      sync.WaitGroup // pollers
 	conns   sync.WaitGroup // connections not yet destroyed
 
-	bytesSent, bytesRecv   atomic.Uint64
-	framesSent, framesRecv atomic.Uint64
-	badFrames              atomic.Uint64
+	ctr overlay.Counters // RDMA traffic
 }
 
 var (
@@ -111,19 +107,11 @@ var (
 	_ transport.OneSided = (*Transport)(nil)
 )
 
-// peerState is the RDMA side of one peer. Guarded by Transport.mu.
-type peerState struct {
-	conn     *conn
-	dialing  chan struct{} // closed when our setup attempt ends
-	nonce    uint64        // of our setup attempt
-	reply    chan ctrlMsg  // ACCEPT/REJECT for it
-	tcpOnly  bool          // the peer has no RDMA (until its TCP link drops)
-	retryAt  time.Time     // after a failed setup, TCP until then
-	setupErr error
-	// setup orders a dial's last check and CONNECT with an accept's
-	// install and ACCEPT (see dial).
-	setup sync.Mutex
-}
+// peerState is the RDMA side of one peer: Reply takes ACCEPT or REJECT;
+// TCPOnly means the peer has no RDMA. Its Order (taken exclusively)
+// orders a dial's last check and CONNECT with an accept's install and
+// ACCEPT (see dial). Guarded by Transport.mu, except Order.
+type peerState = overlay.Peer[*conn, ctrlMsg]
 
 type localRegion struct {
 	name string
@@ -175,12 +163,12 @@ func New(cfg Config) (*Transport, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Transport{cfg: cfg, h: cfg.TCP.Handler, log: log, self: cfg.TCP.Self,
-		peers: map[uint32]*peerState{}, regions: map[string]*localRegion{}, retired: map[*localRegion]struct{}{}}
+		peers: overlay.Peers[*conn, ctrlMsg]{}, regions: map[string]*localRegion{}, retired: map[*localRegion]struct{}{}}
 	if err := t.openDevice(); err != nil {
 		return nil, err
 	}
 	tc := cfg.TCP
-	tc.Handler = (*ctrl)(t)
+	tc.Handler = &overlay.Tap{Name: ctrlHandler, Node: t.h, Ctrl: t.onCtrl, LinkDown: t.linkDown}
 	tc.Hello.Caps |= wire.CapRDMA
 	tt, err := tcp.New(tc)
 	if err != nil {
@@ -279,45 +267,43 @@ func (t *Transport) connFor(peer uint32) (*conn, error) {
 			t.mu.Unlock()
 			return nil, transport.ErrClosed
 		}
-		ps := t.peerLocked(peer)
-		if c := ps.conn; c != nil && !c.isDead() {
+		ps := t.peers.Get(peer)
+		if c := ps.Conn; c != nil && !c.isDead() {
 			t.mu.Unlock()
 			return c, nil
 		}
-		if ps.dialing != nil {
-			ch := ps.dialing
+		if ps.Dialing != nil {
+			ch := ps.Dialing
 			t.mu.Unlock()
 			<-ch
 			t.mu.Lock()
-			if ps.conn == nil && ps.setupErr != nil && !ps.tcpOnly {
-				err := ps.setupErr
+			// Unlike shm, a caller that waited for a setup that failed
+			// gets its error.
+			if ps.Conn == nil && ps.SetupErr != nil && !ps.TCPOnly {
+				err := ps.SetupErr
 				t.mu.Unlock()
 				return nil, err
 			}
 			continue
 		}
-		if ps.tcpOnly || time.Now().Before(ps.retryAt) {
+		if ps.TCPOnly || time.Now().Before(ps.RetryAt) {
 			t.mu.Unlock()
 			return nil, nil
 		}
-		ps.dialing = make(chan struct{})
-		ps.nonce = randU64()
-		ps.reply = make(chan ctrlMsg, 1)
+		ps.Begin()
 		t.mu.Unlock()
 
 		c, err := t.dial(peer, ps)
 
 		t.mu.Lock()
-		close(ps.dialing)
-		ps.dialing, ps.reply = nil, nil
-		ps.setupErr = err
+		ps.End(err)
 		if err != nil {
-			if errors.Is(err, transport.ErrPeerDown) || errors.Is(err, transport.ErrUnknownPeer) || errors.Is(err, transport.ErrClosed) {
+			if overlay.Fatal(err) {
 				t.mu.Unlock()
 				return nil, err
 			}
 			// RDMA failed but TCP works: use TCP for a while.
-			ps.retryAt = time.Now().Add(5 * time.Second)
+			ps.RetryAt = time.Now().Add(5 * time.Second)
 			t.log.Warn("rdma setup failed; using TCP", "peer", peer, "err", err)
 			t.mu.Unlock()
 			return nil, nil
@@ -333,27 +319,18 @@ func (t *Transport) connFor(peer uint32) (*conn, error) {
 	}
 }
 
-func (t *Transport) peerLocked(id uint32) *peerState {
-	ps := t.peers[id]
-	if ps == nil {
-		ps = &peerState{}
-		t.peers[id] = ps
-	}
-	return ps
-}
-
 // installLocked makes c its peer's connection.
 func (t *Transport) installLocked(c *conn) bool {
 	if t.closed {
 		return false
 	}
-	ps := t.peerLocked(c.peer)
-	if old := ps.conn; old != nil && old != c {
+	ps := t.peers.Get(c.peer)
+	if old := ps.Conn; old != nil && old != c {
 		// The peer set up a new connection: it gave the old one up, and
 		// whatever was in flight on it is lost.
 		go old.fail(errors.New("rdma: replaced by a new connection"), true)
 	}
-	ps.conn = c
+	ps.Conn = c
 	return true
 }
 
@@ -363,10 +340,10 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	if err := t.tcp.Connect(peer); err != nil {
 		return nil, err
 	}
-	hello, ok := t.hello(peer)
+	hello, ok := overlay.Hello(t.tcp, peer)
 	if !ok || !hello.Caps.Has(wire.CapRDMA) {
 		t.mu.Lock()
-		ps.tcpOnly = true
+		ps.TCPOnly = true
 		t.mu.Unlock()
 		return nil, nil
 	}
@@ -377,20 +354,20 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	// The peer may have set up the connection while we made our QP (its
 	// CONNECT crossed our dial): then ours must not go out, or it would
 	// reach the peer after its setup finished and replace the connection
-	// in use. Under ps.setup, the check and our CONNECT are ordered with
+	// in use. Under ps.Order, the check and our CONNECT are ordered with
 	// accept's install and ACCEPT on the control connection.
-	ps.setup.Lock()
+	ps.Order.Lock()
 	t.mu.Lock()
-	nonce, reply := ps.nonce, ps.reply
-	live := ps.conn != nil && ps.conn != c && !ps.conn.isDead()
+	nonce, reply := ps.Nonce, ps.Reply
+	live := ps.Conn != nil && ps.Conn != c && !ps.Conn.isDead()
 	t.mu.Unlock()
 	if live {
-		ps.setup.Unlock()
+		ps.Order.Unlock()
 		c.destroy()
 		return nil, nil
 	}
 	err = t.sendCtrl(peer, &ctrlMsg{Kind: ctrlConnect, Nonce: nonce, EP: c.localEndpoint()})
-	ps.setup.Unlock()
+	ps.Order.Unlock()
 	if err != nil {
 		c.destroy()
 		return nil, err
@@ -425,47 +402,23 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 
 const rejectCollision = "collision"
 
-func (t *Transport) hello(peer uint32) (wire.Hello, bool) {
-	for _, p := range t.tcp.Peers() {
-		if p.ID == peer && p.Connected {
-			return p.Hello, true
-		}
-	}
-	return wire.Hello{}, false
-}
-
 func (t *Transport) sendCtrl(peer uint32, m *ctrlMsg) error {
-	return t.tcp.Send(peer, wire.Header{}, &wire.AM{Handler: ctrlHandler, Origin: t.self, Arg: m.encode()})
+	return overlay.SendCtrl(t.tcp, t.self, ctrlHandler, peer, m.encode())
 }
 
-// ctrl is the Handler the TCP transport calls: it takes the RDMA control
-// messages and passes everything else to the node.
-type ctrl Transport
-
-func (h *ctrl) HandleMessage(from uint32, hd wire.Header, m wire.Message) {
-	t := (*Transport)(h)
-	if am, ok := m.(*wire.AM); ok && am.Handler == ctrlHandler {
-		t.onCtrl(from, am.Arg)
-		return
-	}
-	t.h.HandleMessage(from, hd, m)
-}
-
-// PeerDown: the control connection died, so the peer did (or is
-// unreachable): its RDMA connection goes too, and the node hears once.
-func (h *ctrl) PeerDown(peer uint32, err error) {
-	t := (*Transport)(h)
+// linkDown: the control connection died, so the peer did (or is
+// unreachable): its RDMA connection goes too (the Tap then tells the
+// node, once).
+func (t *Transport) linkDown(peer uint32, err error) {
 	t.mu.Lock()
 	var c *conn
 	if ps := t.peers[peer]; ps != nil {
-		c, ps.conn = ps.conn, nil
-		ps.tcpOnly, ps.retryAt = false, time.Time{}
+		c = ps.LinkDown()
 	}
 	t.mu.Unlock()
 	if c != nil {
 		c.fail(err, false)
 	}
-	t.h.PeerDown(peer, err)
 }
 
 func (t *Transport) onCtrl(from uint32, arg []byte) {
@@ -479,18 +432,13 @@ func (t *Transport) onCtrl(from uint32, arg []byte) {
 		t.accept(from, m)
 	case ctrlAccept, ctrlReject:
 		t.mu.Lock()
-		if ps := t.peers[from]; ps != nil && ps.reply != nil && ps.nonce == m.Nonce {
-			select {
-			case ps.reply <- m:
-			default:
-			}
-		}
+		t.peers.Answer(from, m.Nonce, m)
 		t.mu.Unlock()
 	case ctrlReady:
 		t.mu.Lock()
 		var c *conn
-		if ps := t.peers[from]; ps != nil && ps.conn != nil && ps.conn.nonce == m.Nonce {
-			c = ps.conn
+		if ps := t.peers[from]; ps != nil && ps.Conn != nil && ps.Conn.nonce == m.Nonce {
+			c = ps.Conn
 		}
 		t.mu.Unlock()
 		if c != nil {
@@ -500,7 +448,7 @@ func (t *Transport) onCtrl(from uint32, arg []byte) {
 		t.mu.Lock()
 		var c *conn
 		if ps := t.peers[from]; ps != nil {
-			c = ps.conn
+			c = ps.Conn
 		}
 		t.mu.Unlock()
 		if c != nil {
@@ -513,8 +461,8 @@ func (t *Transport) onCtrl(from uint32, arg []byte) {
 // ACCEPT leaves, and we send on it once READY says theirs is too.
 func (t *Transport) accept(from uint32, m ctrlMsg) {
 	t.mu.Lock()
-	ps := t.peerLocked(from)
-	collide := ps.dialing != nil && t.self < from
+	ps := t.peers.Get(from)
+	collide := ps.Dialing != nil && overlay.LowerWins(t.self, from)
 	closed := t.closed
 	t.mu.Unlock()
 	if closed {
@@ -525,7 +473,7 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 		t.sendCtrl(from, &ctrlMsg{Kind: ctrlReject, Nonce: m.Nonce, Reason: rejectCollision})
 		return
 	}
-	hello, _ := t.hello(from)
+	hello, _ := overlay.Hello(t.tcp, from)
 	c, err := t.newConn(from, hello)
 	if err == nil {
 		if err = c.connect(m.EP); err != nil {
@@ -538,8 +486,8 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 		return
 	}
 	c.nonce = m.Nonce
-	ps.setup.Lock()
-	defer ps.setup.Unlock()
+	ps.Order.Lock()
+	defer ps.Order.Unlock()
 	t.mu.Lock()
 	ok := t.installLocked(c)
 	t.mu.Unlock()
@@ -556,15 +504,7 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 func (t *Transport) Peers() []transport.PeerInfo { return t.tcp.Peers() }
 
 // Stats implements transport.Transport: TCP and RDMA traffic together.
-func (t *Transport) Stats() transport.Stats {
-	s := t.tcp.Stats()
-	s.BytesSent += t.bytesSent.Load()
-	s.BytesRecv += t.bytesRecv.Load()
-	s.FramesSent += t.framesSent.Load()
-	s.FramesRecv += t.framesRecv.Load()
-	s.BadFrames += t.badFrames.Load()
-	return s
-}
+func (t *Transport) Stats() transport.Stats { return t.ctr.Add(t.tcp.Stats()) }
 
 // ConnInfo describes one RDMA connection.
 type ConnInfo struct {
@@ -583,12 +523,7 @@ type ConnInfo struct {
 // Conns describes the live RDMA connections.
 func (t *Transport) Conns() []ConnInfo {
 	t.mu.Lock()
-	var cs []*conn
-	for _, ps := range t.peers {
-		if ps.conn != nil {
-			cs = append(cs, ps.conn)
-		}
-	}
+	cs := t.peers.Conns()
 	t.mu.Unlock()
 	out := make([]ConnInfo, 0, len(cs))
 	for _, c := range cs {
@@ -605,13 +540,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
-	var cs []*conn
-	for _, ps := range t.peers {
-		if ps.conn != nil {
-			cs = append(cs, ps.conn)
-			ps.conn = nil
-		}
-	}
+	cs := t.peers.TakeConns()
 	t.mu.Unlock()
 	err := t.tcp.Close()
 	for _, c := range cs {
@@ -633,10 +562,4 @@ func (t *Transport) Close() error {
 	t.closeDevice()
 	t.mu.Unlock()
 	return err
-}
-
-func randU64() uint64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:])
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/transporttest"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
@@ -33,69 +34,14 @@ func rxeDevice(t testing.TB) string {
 	return d
 }
 
-// recorder is a Handler that keeps what arrives.
-type recorder struct {
-	mu    sync.Mutex
-	msgs  []*wire.AM
-	downs []error
-	ch    chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan struct{}, 1)} }
-
-func (r *recorder) HandleMessage(from uint32, h wire.Header, m wire.Message) {
-	am, ok := m.(*wire.AM)
-	if !ok {
-		return
-	}
-	r.mu.Lock()
-	r.msgs = append(r.msgs, am)
-	r.mu.Unlock()
-	select {
-	case r.ch <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) PeerDown(peer uint32, err error) {
-	r.mu.Lock()
-	r.downs = append(r.downs, err)
-	r.mu.Unlock()
-	select {
-	case r.ch <- struct{}{}:
-	default:
-	}
-}
-
-// wait waits until cond holds (checked under the lock).
-func (r *recorder) wait(t testing.TB, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v", d)
-		}
-		select {
-		case <-r.ch:
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 type node struct {
 	t   *Transport
-	rec *recorder
+	rec *transporttest.Recorder
 }
 
 func newNode(t testing.TB, id uint32, cfg Config) *node {
 	t.Helper()
-	rec := newRecorder()
+	rec := transporttest.NewRecorder()
 	cfg.Device = rxeDevice(t)
 	cfg.TCP = tcp.Config{Self: id, Listen: "127.0.0.1:0", Handler: rec}
 	tr, err := New(cfg)
@@ -183,17 +129,17 @@ func TestSimultaneousSetup(t *testing.T) {
 		}
 		wg.Wait()
 		for _, n := range []*node{a, b} {
-			n.rec.wait(t, 5*time.Second, func() bool { return len(n.rec.msgs) == msgs })
-			n.rec.mu.Lock()
-			for i, m := range n.rec.msgs {
+			n.rec.Wait(t, 5*time.Second, "the messages", func() bool { return len(n.rec.Msgs) == msgs })
+			n.rec.Mu.Lock()
+			for i, m := range n.rec.Msgs {
 				if m.Arg[0] != byte(i) {
 					t.Errorf("round %d: message %d carries %d: lost or reordered", round, i, m.Arg[0])
 				}
 			}
-			if len(n.rec.downs) != 0 {
-				t.Errorf("round %d: peer reported down: %v", round, n.rec.downs)
+			if len(n.rec.Downs) != 0 {
+				t.Errorf("round %d: peer reported down: %v", round, n.rec.Downs)
 			}
-			n.rec.mu.Unlock()
+			n.rec.Mu.Unlock()
 		}
 		ca, cb := waitConn(t, a.t, 2), waitConn(t, b.t, 1)
 		if ca.PeerQPN != cb.QPN || cb.PeerQPN != ca.QPN {
@@ -221,9 +167,9 @@ func TestMessageSizes(t *testing.T) {
 			}
 		}
 		r := dir.to.rec
-		r.wait(t, 30*time.Second, func() bool { return len(r.msgs) == len(sizes) })
+		r.Wait(t, 30*time.Second, "the messages", func() bool { return len(r.Msgs) == len(sizes) })
 		for i, n := range sizes {
-			if got := r.msgs[i].Arg; !bytes.Equal(got, pattern(n, byte(i))) {
+			if got := r.Msgs[i].Arg; !bytes.Equal(got, pattern(n, byte(i))) {
 				t.Fatalf("message %d (%d bytes) arrived as %d bytes, content differs", i, n, len(got))
 			}
 		}
@@ -267,18 +213,18 @@ func TestManySmall(t *testing.T) {
 	wg.Wait()
 	for _, x := range []*node{a, b} {
 		r := x.rec
-		r.wait(t, 60*time.Second, func() bool { return len(r.msgs) >= n })
-		r.mu.Lock()
-		for i, m := range r.msgs {
+		r.Wait(t, 60*time.Second, "the messages", func() bool { return len(r.Msgs) >= n })
+		r.Mu.Lock()
+		for i, m := range r.Msgs {
 			if got := binary.LittleEndian.Uint64(m.Arg); got != uint64(i) {
-				r.mu.Unlock()
+				r.Mu.Unlock()
 				t.Fatalf("frame %d carries %d: lost or reordered", i, got)
 			}
 		}
-		if len(r.msgs) != n {
-			t.Fatalf("%d frames, want %d", len(r.msgs), n)
+		if len(r.Msgs) != n {
+			t.Fatalf("%d frames, want %d", len(r.Msgs), n)
 		}
-		r.mu.Unlock()
+		r.Mu.Unlock()
 	}
 	for _, x := range []*node{a, b} {
 		for _, c := range x.t.Conns() {
@@ -387,10 +333,10 @@ func TestPeerDown(t *testing.T) {
 	}
 	start := time.Now()
 	b.t.Close()
-	a.rec.wait(t, 2*time.Second, func() bool { return len(a.rec.downs) > 0 })
-	t.Logf("PeerDown after %v: %v", time.Since(start), a.rec.downs[0])
-	if !errors.Is(a.rec.downs[0], transport.ErrPeerDown) {
-		t.Fatal(a.rec.downs[0])
+	a.rec.Wait(t, 2*time.Second, "PeerDown", func() bool { return len(a.rec.Downs) > 0 })
+	t.Logf("PeerDown after %v: %v", time.Since(start), a.rec.Downs[0])
+	if !errors.Is(a.rec.Downs[0], transport.ErrPeerDown) {
+		t.Fatal(a.rec.Downs[0])
 	}
 	err := a.t.Send(2, wire.Header{}, &wire.AM{Handler: "x"})
 	if !errors.Is(err, transport.ErrPeerDown) {
@@ -411,7 +357,7 @@ func TestQPFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.t.mu.Lock()
-	bc := b.t.peers[1].conn
+	bc := b.t.peers[1].Conn
 	b.t.mu.Unlock()
 	if err := bc.qp.ToError(); err != nil {
 		t.Fatal(err)
@@ -426,13 +372,13 @@ func TestQPFailure(t *testing.T) {
 	if took > time.Second { // the issue: ErrPeerDown within 1 s
 		t.Fatalf("took %v", took)
 	}
-	a.rec.wait(t, time.Second, func() bool { return len(a.rec.downs) > 0 })
+	a.rec.Wait(t, time.Second, "PeerDown", func() bool { return len(a.rec.Downs) > 0 })
 }
 
 // TestTCPFallback: a plain TCP peer is reached over TCP.
 func TestTCPFallback(t *testing.T) {
 	a := newNode(t, 1, Config{})
-	rec := newRecorder()
+	rec := transporttest.NewRecorder()
 	p, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +388,7 @@ func TestTCPFallback(t *testing.T) {
 	if err := a.t.Send(2, wire.Header{}, &wire.AM{Handler: "x", Arg: []byte("hi")}); err != nil {
 		t.Fatal(err)
 	}
-	rec.wait(t, 5*time.Second, func() bool { return len(rec.msgs) == 1 })
+	rec.Wait(t, 5*time.Second, "the messages", func() bool { return len(rec.Msgs) == 1 })
 	if len(a.t.Conns()) != 0 {
 		t.Fatalf("RDMA connection to a TCP-only peer: %+v", a.t.Conns())
 	}

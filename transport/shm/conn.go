@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/overlay"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -79,7 +80,7 @@ func (c *conn) isDead() bool {
 	return c.dead
 }
 
-// enqueue sends one encoded frame (a buffer from getBuf, which it takes
+// enqueue sends one encoded frame (a buffer from t.bufs, which it takes
 // over). With nothing queued it copies the frame into the ring right here,
 // which saves the hand-off to the send loop; what does not fit waits in
 // the queue, so Send never blocks on a slow peer.
@@ -88,13 +89,13 @@ func (c *conn) enqueue(buf []byte) error {
 	if c.dead {
 		err := c.deadErr
 		c.mu.Unlock()
-		c.t.putBuf(buf)
+		c.t.bufs.Put(buf)
 		return &transport.PeerDownError{Peer: c.peer, Err: err}
 	}
 	if len(c.queue) > 0 && c.queued+len(buf) > c.t.cfg.MaxQueued {
 		n := c.queued
 		c.mu.Unlock()
-		c.t.putBuf(buf)
+		c.t.bufs.Put(buf)
 		return fmt.Errorf("shm: peer %d: %w (%d bytes waiting for ring space)", c.peer, ErrQueueFull, n)
 	}
 	c.queue = append(c.queue, buf)
@@ -141,7 +142,7 @@ func (c *conn) flushLocked() error {
 				c.queueOff += n
 				break
 			}
-			c.t.putBuf(c.queue[0])
+			c.t.bufs.Put(c.queue[0])
 			c.queued -= len(c.queue[0])
 			bytes += len(c.queue[0])
 			c.queue[0] = nil
@@ -155,8 +156,7 @@ func (c *conn) flushLocked() error {
 		c.queue = c.queue[:0:0] // let a long queue's array go
 	}
 	c.framesSent.Add(uint64(sent))
-	c.t.framesSent.Add(uint64(sent))
-	c.t.bytesSent.Add(uint64(bytes))
+	c.t.ctr.Sent(sent, bytes)
 	return err
 }
 
@@ -254,32 +254,17 @@ func (c *conn) release() {
 func (c *conn) deliver(f []byte) {
 	t := c.t
 	h, _ := wire.ParseHeader(f) // checked by the reader
-	t.bytesRecv.Add(uint64(len(f)))
-	t.framesRecv.Add(1)
+	t.ctr.Received(len(f))
 	c.framesRecv.Add(1)
-	if h.Type == wire.TypeHello {
-		return // heartbeats and HELLO stay on TCP
-	}
-	m, err := wire.Decode(h.Type, f[wire.HeaderSize:])
-	if err != nil {
-		if h.Type != wire.TypeError { // never answer an ERROR with an ERROR
-			code := wire.CodeBadFrame
-			if errors.Is(err, wire.ErrUnknownType) {
-				code = wire.CodeUnknownType
-			}
-			c.answer(h.RequestID, code, err.Error())
-		}
-		return
-	}
-	t.h.HandleMessage(c.peer, h, m)
+	overlay.Deliver(t.h, c.peer, h, f, c.answer)
 }
 
 // answer sends an ERROR about a frame this connection delivered.
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
-	c.t.badFrames.Add(1)
-	b, err := wire.AppendFrame(c.t.getBuf(), wire.Header{RequestID: req, Source: c.t.self}, wire.NewError(code, req, text))
+	c.t.ctr.Bad()
+	b, err := wire.AppendFrame(c.t.bufs.Get(), wire.Header{RequestID: req, Source: c.t.self}, wire.NewError(code, req, text))
 	if err != nil {
-		c.t.putBuf(b)
+		c.t.bufs.Put(b)
 		return
 	}
 	c.enqueue(b)
@@ -299,7 +284,7 @@ func (c *conn) fail(err error, notify bool) {
 	}
 	c.dead, c.deadErr = true, err
 	for _, b := range c.queue {
-		c.t.putBuf(b)
+		c.t.bufs.Put(b)
 	}
 	c.queue, c.queued, c.queueOff = nil, 0, 0
 	c.stop.Store(true)
@@ -330,10 +315,7 @@ func (c *conn) fail(err error, notify bool) {
 	}
 	t := c.t
 	t.mu.Lock()
-	cur := false
-	if ps := t.peers[c.peer]; ps != nil && ps.conn == c {
-		ps.conn, cur = nil, true
-	}
+	cur := t.peers.Detach(c.peer, c)
 	closed := t.closed
 	t.mu.Unlock()
 	if cur && !closed {

@@ -18,7 +18,7 @@
 // TCP until its TCP link drops; never an error to the node. When both set
 // up at once, the lower node id's attempt wins. Frames sent over TCP before
 // the switch are delivered before any frame from the ring (see
-// peerState.switchMu). HELLO, heartbeats and setup stay on TCP: when the
+// peerState.Order). HELLO, heartbeats and setup stay on TCP: when the
 // TCP connection dies the shared-memory connection is torn down, sends
 // fail with ErrPeerDown, and the node hears PeerDown once.
 //

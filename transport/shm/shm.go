@@ -1,8 +1,6 @@
 package shm
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/framebuf"
+	"github.com/bcship/bcship/transport/internal/overlay"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
@@ -73,39 +72,30 @@ type Transport struct {
 	enabled bool   // Dir is usable: we offer and accept shared memory
 
 	mu     sync.Mutex
-	peers  map[uint32]*peerState
+	peers  overlay.Peers[*conn, ctrlMsg]
 	closed bool
 	wg     sync.WaitGroup // the receive loop and the connections' send loops
 	rcv    receiver
 
-	bytesSent, bytesRecv   atomic.Uint64
-	framesSent, framesRecv atomic.Uint64
-	badFrames              atomic.Uint64
+	ctr overlay.Counters // shared-memory traffic
 
-	bufs sync.Pool // *[]byte frame buffers
+	bufs framebuf.Pool
 }
 
 var _ transport.Endpoint = (*Transport)(nil)
 
-// peerState is the shared-memory side of one peer. Guarded by
-// Transport.mu, except switchMu.
-type peerState struct {
-	conn    *conn
-	dialing chan struct{} // closed when our setup attempt ends
-	nonce   uint64        // of our setup attempt
-	reply   chan ctrlMsg  // its ACCEPT or REJECT; Kind 0: the link died
-	tcpOnly bool          // no shared memory with this peer until its TCP link drops
-	retryAt time.Time     // after a failed setup, TCP until then
-
-	// switchMu keeps frames in order when the peer moves from TCP to
-	// shared memory: a sender holds it shared from choosing TCP until
-	// its frame is in the TCP stream, and a setup takes it exclusively
-	// before the OFFER goes out (initiator) or before the connection is
-	// installed (acceptor). So every frame sent over TCP before the switch
-	// precedes the OFFER (or ACCEPT) in the TCP stream, and the peer
-	// delivers it before it reads anything from the ring.
-	switchMu sync.RWMutex
-}
+// peerState is the shared-memory side of one peer: Reply takes ACCEPT or
+// REJECT, or a Kind 0 message when the link died. Guarded by
+// Transport.mu, except Order.
+//
+// Order keeps frames in order when the peer moves from TCP to shared
+// memory: a sender holds it shared from choosing TCP until its frame is
+// in the TCP stream, and a setup takes it exclusively before the OFFER
+// goes out (initiator) or before the connection is installed (acceptor).
+// So every frame sent over TCP before the switch precedes the OFFER (or
+// ACCEPT) in the TCP stream, and the peer delivers it before it reads
+// anything from the ring.
+type peerState = overlay.Peer[*conn, ctrlMsg]
 
 // New starts the TCP transport underneath. A Dir that is not a usable
 // directory is no error: the transport then runs on TCP alone and does
@@ -141,14 +131,14 @@ func New(cfg Config) (*Transport, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Transport{cfg: cfg, h: cfg.TCP.Handler, log: log, self: cfg.TCP.Self, host: hostID(),
-		peers: map[uint32]*peerState{}}
+		peers: overlay.Peers[*conn, ctrlMsg]{}}
 	if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
 		log.Info("no shared memory: peers are reached over TCP", "dir", cfg.Dir, "err", err)
 	} else {
 		t.enabled = true
 	}
 	tc := cfg.TCP
-	tc.Handler = (*ctrl)(t)
+	tc.Handler = &overlay.Tap{Name: ctrlHandler, Node: t.h, Ctrl: t.onCtrl, LinkDown: t.linkDown}
 	if t.enabled {
 		tc.Hello.Caps |= wire.CapSharedMemory
 	}
@@ -192,28 +182,28 @@ func (t *Transport) Send(peer uint32, h wire.Header, m wire.Message) error {
 		if c != nil {
 			return t.sendShm(c, h, m)
 		}
-		ps.switchMu.RLock()
+		ps.Order.RLock()
 		t.mu.Lock()
-		onTCP := ps.dialing == nil && (ps.conn == nil || ps.conn.isDead())
+		onTCP := ps.Dialing == nil && (ps.Conn == nil || ps.Conn.isDead())
 		t.mu.Unlock()
 		if onTCP {
 			err := t.tcp.Send(peer, h, m)
-			ps.switchMu.RUnlock()
+			ps.Order.RUnlock()
 			return err
 		}
-		ps.switchMu.RUnlock() // a setup began meanwhile: wait for it
+		ps.Order.RUnlock() // a setup began meanwhile: wait for it
 	}
 }
 
 func (t *Transport) sendShm(c *conn, h wire.Header, m wire.Message) error {
 	h.Source = t.self
-	buf, err := wire.AppendFrame(t.getBuf(), h, m)
+	buf, err := wire.AppendFrame(t.bufs.Get(), h, m)
 	if err != nil {
-		t.putBuf(buf)
+		t.bufs.Put(buf)
 		return err
 	}
 	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
-		t.putBuf(buf)
+		t.bufs.Put(buf)
 		return fmt.Errorf("shm: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, c.peer, wire.ErrTooLarge, c.maxFrame)
 	}
 	return c.enqueue(buf)
@@ -238,38 +228,38 @@ func (t *Transport) connFor(peer uint32) (*conn, *peerState, error) {
 			t.mu.Unlock()
 			return nil, nil, transport.ErrClosed
 		}
-		ps := t.peerLocked(peer)
-		if c := ps.conn; c != nil && !c.isDead() {
+		ps := t.peers.Get(peer)
+		if c := ps.Conn; c != nil && !c.isDead() {
 			t.mu.Unlock()
 			return c, ps, nil
 		}
-		if ch := ps.dialing; ch != nil {
+		if ch := ps.Dialing; ch != nil {
+			// Unlike rdma, whatever that setup's end, the next turn
+			// finds the way: a connection, or TCP for a while.
 			t.mu.Unlock()
 			<-ch
 			t.mu.Lock()
 			continue
 		}
-		if !t.enabled || ps.tcpOnly || time.Now().Before(ps.retryAt) {
+		if !t.enabled || ps.TCPOnly || time.Now().Before(ps.RetryAt) {
 			t.mu.Unlock()
 			return nil, ps, nil
 		}
-		ps.dialing = make(chan struct{})
-		ps.nonce = randU64()
-		ps.reply = make(chan ctrlMsg, 1)
+		ps.Begin()
 		t.mu.Unlock()
 
 		c, err := t.dial(peer, ps)
 
 		t.mu.Lock()
-		close(ps.dialing)
-		ps.dialing, ps.reply = nil, nil
+		// SetupErr is not read here: the failure is acted on at once.
+		ps.End(err)
 		if err != nil {
-			if errors.Is(err, transport.ErrPeerDown) || errors.Is(err, transport.ErrUnknownPeer) || errors.Is(err, transport.ErrClosed) {
+			if overlay.Fatal(err) {
 				t.mu.Unlock()
 				return nil, nil, err
 			}
 			// TCP works: use it for a while.
-			ps.retryAt = time.Now().Add(t.cfg.RetryAfter)
+			ps.RetryAt = time.Now().Add(t.cfg.RetryAfter)
 			t.log.Warn("shared-memory setup failed; using TCP", "peer", peer, "err", err)
 			continue
 		}
@@ -283,21 +273,12 @@ func (t *Transport) connFor(peer uint32) (*conn, *peerState, error) {
 	}
 }
 
-func (t *Transport) peerLocked(id uint32) *peerState {
-	ps := t.peers[id]
-	if ps == nil {
-		ps = &peerState{}
-		t.peers[id] = ps
-	}
-	return ps
-}
-
 // installLocked makes c its peer's connection and starts its loops.
 func (t *Transport) installLocked(ps *peerState, c *conn) bool {
 	if t.closed {
 		return false
 	}
-	if old := ps.conn; old != nil && old != c {
+	if old := ps.Conn; old != nil && old != c {
 		// The peer set up a new connection: it gave the old one up, and
 		// whatever was in flight on it is lost. (fail cannot tell the node:
 		// old is no longer the peer's connection.)
@@ -309,7 +290,7 @@ func (t *Transport) installLocked(ps *peerState, c *conn) bool {
 			}
 		}()
 	}
-	ps.conn = c
+	ps.Conn = c
 	t.wg.Add(1)
 	c.start()
 	t.log.Debug("shared memory connected", "peer", c.peer, "ring", c.seg.ringSize)
@@ -322,10 +303,10 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	if err := t.tcp.Connect(peer); err != nil {
 		return nil, err
 	}
-	hello, ok := t.hello(peer)
+	hello, ok := overlay.Hello(t.tcp, peer)
 	if !ok || !hello.Caps.Has(wire.CapSharedMemory) {
 		t.mu.Lock()
-		ps.tcpOnly = true
+		ps.TCPOnly = true
 		t.mu.Unlock()
 		return nil, nil
 	}
@@ -333,10 +314,10 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	ps.switchMu.Lock() // frames already on their way over TCP go first
-	ps.switchMu.Unlock()
+	ps.Order.Lock() // frames already on their way over TCP go first
+	ps.Order.Unlock()
 	t.mu.Lock()
-	nonce, reply := ps.nonce, ps.reply
+	nonce, reply := ps.Nonce, ps.Reply
 	t.mu.Unlock()
 	offer := &ctrlMsg{Kind: ctrlOffer, Nonce: nonce, Host: t.host, Name: filepath.Base(seg.path), Token: token}
 	if err := t.sendCtrl(peer, offer); err != nil {
@@ -362,7 +343,7 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 			seg.unmap()
 			for range 50 {
 				t.mu.Lock()
-				up := ps.conn != nil
+				up := ps.Conn != nil
 				t.mu.Unlock()
 				if up {
 					break
@@ -376,7 +357,7 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 			seg.unmap()
 			t.log.Info("no shared memory with peer; using TCP", "peer", peer, "reason", m.Reason)
 			t.mu.Lock()
-			ps.tcpOnly = true
+			ps.TCPOnly = true
 			t.mu.Unlock()
 			return nil, nil
 		}
@@ -393,17 +374,8 @@ func (t *Transport) dial(peer uint32, ps *peerState) (*conn, error) {
 	}
 }
 
-func (t *Transport) hello(peer uint32) (wire.Hello, bool) {
-	for _, p := range t.tcp.Peers() {
-		if p.ID == peer && p.Connected {
-			return p.Hello, true
-		}
-	}
-	return wire.Hello{}, false
-}
-
 func (t *Transport) sendCtrl(peer uint32, m *ctrlMsg) error {
-	return t.tcp.Send(peer, wire.Header{}, &wire.AM{Handler: ctrlHandler, Origin: t.self, Arg: m.encode()})
+	return overlay.SendCtrl(t.tcp, t.self, ctrlHandler, peer, m.encode())
 }
 
 // accept answers a peer's OFFER: it maps the segment and installs the
@@ -417,9 +389,9 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 	// An OFFER to the higher id, or over a connection the peer set up, is
 	// always taken: the peer gave its old connection up.
 	t.mu.Lock()
-	ps := t.peerLocked(from)
-	ours := ps.dialing != nil || (ps.conn != nil && ps.conn.initiator && !ps.conn.isDead())
-	collide := ours && t.self < from
+	ps := t.peers.Get(from)
+	ours := ps.Dialing != nil || (ps.Conn != nil && ps.Conn.initiator && !ps.Conn.isDead())
+	collide := ours && overlay.LowerWins(t.self, from)
 	closed := t.closed
 	t.mu.Unlock()
 	switch {
@@ -441,13 +413,13 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 		reject(err.Error())
 		return
 	}
-	hello, _ := t.hello(from)
+	hello, _ := overlay.Hello(t.tcp, from)
 	c := t.newConn(from, hello.MaxFrame, seg, false)
-	ps.switchMu.Lock()
+	ps.Order.Lock()
 	t.mu.Lock()
 	ok := t.installLocked(ps, c)
 	t.mu.Unlock()
-	ps.switchMu.Unlock()
+	ps.Order.Unlock()
 	if !ok {
 		seg.unmap()
 		return
@@ -457,40 +429,21 @@ func (t *Transport) accept(from uint32, m ctrlMsg) {
 	}
 }
 
-// ctrl is the Handler the TCP transport calls: it takes the setup
-// messages and passes everything else to the node.
-type ctrl Transport
-
-func (h *ctrl) HandleMessage(from uint32, hd wire.Header, m wire.Message) {
-	t := (*Transport)(h)
-	if am, ok := m.(*wire.AM); ok && am.Handler == ctrlHandler {
-		t.onCtrl(from, am.Arg)
-		return
-	}
-	t.h.HandleMessage(from, hd, m)
-}
-
-// PeerDown: the TCP connection died, so the peer did (or is unreachable):
-// its shared-memory connection goes too, and the node hears once.
-func (h *ctrl) PeerDown(peer uint32, err error) {
-	t := (*Transport)(h)
+// linkDown: the TCP connection died, so the peer did (or is
+// unreachable): its shared-memory connection goes too, a setup waiting
+// for an answer hears at once (Kind 0), and the Tap then tells the node,
+// once.
+func (t *Transport) linkDown(peer uint32, err error) {
 	t.mu.Lock()
 	var c *conn
 	if ps := t.peers[peer]; ps != nil {
-		c, ps.conn = ps.conn, nil
-		ps.tcpOnly, ps.retryAt = false, time.Time{}
-		if ps.reply != nil {
-			select {
-			case ps.reply <- ctrlMsg{}:
-			default:
-			}
-		}
+		c = ps.LinkDown()
+		ps.Answer(ctrlMsg{})
 	}
 	t.mu.Unlock()
 	if c != nil {
 		c.fail(err, false)
 	}
-	t.h.PeerDown(peer, err)
 }
 
 func (t *Transport) onCtrl(from uint32, arg []byte) {
@@ -504,12 +457,7 @@ func (t *Transport) onCtrl(from uint32, arg []byte) {
 		return
 	}
 	t.mu.Lock()
-	if ps := t.peers[from]; ps != nil && ps.reply != nil && ps.nonce == m.Nonce {
-		select {
-		case ps.reply <- m:
-		default:
-		}
-	}
+	t.peers.Answer(from, m.Nonce, m)
 	t.mu.Unlock()
 }
 
@@ -518,15 +466,7 @@ func (t *Transport) Peers() []transport.PeerInfo { return t.tcp.Peers() }
 
 // Stats implements transport.Transport: TCP and shared-memory traffic
 // together.
-func (t *Transport) Stats() transport.Stats {
-	s := t.tcp.Stats()
-	s.BytesSent += t.bytesSent.Load()
-	s.BytesRecv += t.bytesRecv.Load()
-	s.FramesSent += t.framesSent.Load()
-	s.FramesRecv += t.framesRecv.Load()
-	s.BadFrames += t.badFrames.Load()
-	return s
-}
+func (t *Transport) Stats() transport.Stats { return t.ctr.Add(t.tcp.Stats()) }
 
 // ConnInfo describes one shared-memory connection.
 type ConnInfo struct {
@@ -541,12 +481,7 @@ type ConnInfo struct {
 // Conns describes the live shared-memory connections.
 func (t *Transport) Conns() []ConnInfo {
 	t.mu.Lock()
-	var cs []*conn
-	for _, ps := range t.peers {
-		if ps.conn != nil {
-			cs = append(cs, ps.conn)
-		}
-	}
+	cs := t.peers.Conns()
 	t.mu.Unlock()
 	out := make([]ConnInfo, 0, len(cs))
 	for _, c := range cs {
@@ -568,18 +503,9 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
-	var cs []*conn
+	cs := t.peers.TakeConns()
 	for _, ps := range t.peers {
-		if ps.conn != nil {
-			cs = append(cs, ps.conn)
-			ps.conn = nil
-		}
-		if ps.reply != nil {
-			select {
-			case ps.reply <- ctrlMsg{}:
-			default:
-			}
-		}
+		ps.Answer(ctrlMsg{}) // a setup waiting for its answer ends now
 	}
 	t.mu.Unlock()
 	err := t.tcp.Close()
@@ -594,27 +520,4 @@ func (t *Transport) Close() error {
 	t.ringBell()
 	t.wg.Wait()
 	return err
-}
-
-// getBuf returns an empty frame buffer. Buffers are pooled: most frames
-// are small and short-lived.
-func (t *Transport) getBuf() []byte {
-	if b, ok := t.bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 512)
-}
-
-func (t *Transport) putBuf(b []byte) {
-	if cap(b) > 1<<20 {
-		return // let large SHIP buffers go
-	}
-	b = b[:0]
-	t.bufs.Put(&b)
-}
-
-func randU64() uint64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:])
 }

@@ -11,80 +11,15 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/transporttest"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
 
-// recorder is a Handler that keeps the AMs that arrive, in order, and the
-// peer deaths; block, when set, holds HandleMessage until it is closed.
-type recorder struct {
-	mu    sync.Mutex
-	msgs  []*wire.AM
-	downs []error
-	ch    chan struct{}
-	block chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan struct{}, 1)} }
-
-func (r *recorder) HandleMessage(from uint32, h wire.Header, m wire.Message) {
-	am, ok := m.(*wire.AM)
-	if !ok {
-		return
-	}
-	if r.block != nil {
-		<-r.block
-	}
-	r.mu.Lock()
-	r.msgs = append(r.msgs, am)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *recorder) PeerDown(peer uint32, err error) {
-	r.mu.Lock()
-	r.downs = append(r.downs, err)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *recorder) poke() {
-	select {
-	case r.ch <- struct{}{}:
-	default:
-	}
-}
-
-// wait waits until cond holds (checked under the lock).
-func (r *recorder) wait(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-r.ch:
-		case <-time.After(10 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
-
 // start runs a Transport as node id with its segments in dir.
-func start(t *testing.T, id uint32, dir string, mod func(*Config)) (*Transport, *recorder) {
+func start(t *testing.T, id uint32, dir string, mod func(*Config)) (*Transport, *transporttest.Recorder) {
 	t.Helper()
-	r := newRecorder()
+	r := transporttest.NewRecorder()
 	cfg := Config{TCP: tcp.Config{Self: id, Listen: "127.0.0.1:0", Handler: r}, Dir: dir}
 	if mod != nil {
 		mod(&cfg)
@@ -98,7 +33,7 @@ func start(t *testing.T, id uint32, dir string, mod func(*Config)) (*Transport, 
 }
 
 // pair starts nodes 1 and 2 sharing dir, each knowing the other.
-func pair(t *testing.T, mod1, mod2 func(*Config)) (a *Transport, ra *recorder, b *Transport, rb *recorder) {
+func pair(t *testing.T, mod1, mod2 func(*Config)) (a *Transport, ra *transporttest.Recorder, b *Transport, rb *transporttest.Recorder) {
 	t.Helper()
 	dir := t.TempDir()
 	a, ra = start(t, 1, dir, mod1)
@@ -171,10 +106,10 @@ func TestSendReceive(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	rb.wait(t, 10*time.Second, "node 2's messages", func() bool { return len(rb.msgs) == n })
-	ra.wait(t, 10*time.Second, "node 1's messages", func() bool { return len(ra.msgs) == n })
-	checkSeq(t, rb.msgs, size)
-	checkSeq(t, ra.msgs, size)
+	rb.Wait(t, 10*time.Second, "node 2's messages", func() bool { return len(rb.Msgs) == n })
+	ra.Wait(t, 10*time.Second, "node 1's messages", func() bool { return len(ra.Msgs) == n })
+	checkSeq(t, rb.Msgs, size)
+	checkSeq(t, ra.Msgs, size)
 	ca, ok := conns(a, 2)
 	if !ok {
 		t.Fatal("node 1 has no shared-memory connection to node 2")
@@ -215,9 +150,9 @@ func TestOrderAcrossSwitch(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			ra.wait(t, 10*time.Second, "node 2's messages", func() bool { return len(ra.msgs) == n })
-			rb.wait(t, 5*time.Second, "node 1's message", func() bool { return len(rb.msgs) == 1 })
-			checkSeq(t, ra.msgs, func(uint64) int { return 0 })
+			ra.Wait(t, 10*time.Second, "node 2's messages", func() bool { return len(ra.Msgs) == n })
+			rb.Wait(t, 5*time.Second, "node 1's message", func() bool { return len(rb.Msgs) == 1 })
+			checkSeq(t, ra.Msgs, func(uint64) int { return 0 })
 			if _, ok := conns(b, 1); !ok {
 				t.Fatal("no shared-memory connection")
 			}
@@ -246,10 +181,10 @@ func TestSimultaneousSetup(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			ra.wait(t, 5*time.Second, "messages at 1", func() bool { return len(ra.msgs) == 50 })
-			rb.wait(t, 5*time.Second, "messages at 2", func() bool { return len(rb.msgs) == 50 })
-			checkSeq(t, ra.msgs, func(uint64) int { return 10 })
-			checkSeq(t, rb.msgs, func(uint64) int { return 10 })
+			ra.Wait(t, 5*time.Second, "messages at 1", func() bool { return len(ra.Msgs) == 50 })
+			rb.Wait(t, 5*time.Second, "messages at 2", func() bool { return len(rb.Msgs) == 50 })
+			checkSeq(t, ra.Msgs, func(uint64) int { return 10 })
+			checkSeq(t, rb.Msgs, func(uint64) int { return 10 })
 			if len(a.Conns()) != 1 || len(b.Conns()) != 1 {
 				t.Fatalf("connections: %d and %d, want 1 each", len(a.Conns()), len(b.Conns()))
 			}
@@ -262,9 +197,9 @@ func TestSimultaneousSetup(t *testing.T) {
 func TestFallbackToTCP(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		run  func(t *testing.T) (*Transport, *recorder)
+		run  func(t *testing.T) (*Transport, *transporttest.Recorder)
 	}{
-		{"segment cannot be opened", func(t *testing.T) (*Transport, *recorder) {
+		{"segment cannot be opened", func(t *testing.T) (*Transport, *transporttest.Recorder) {
 			// Another directory stands for another mount namespace: the
 			// acceptor does not find the file.
 			a, _ := start(t, 1, t.TempDir(), nil)
@@ -272,14 +207,14 @@ func TestFallbackToTCP(t *testing.T) {
 			a.SetPeerAddr(2, b.Addr().String())
 			return a, rb
 		}},
-		{"other host", func(t *testing.T) (*Transport, *recorder) {
+		{"other host", func(t *testing.T) (*Transport, *transporttest.Recorder) {
 			a, _, b, rb := pair(t, nil, nil)
 			b.host = "boot:another-machine"
 			return a, rb
 		}},
-		{"peer without shared memory", func(t *testing.T) (*Transport, *recorder) {
+		{"peer without shared memory", func(t *testing.T) (*Transport, *transporttest.Recorder) {
 			a, _ := start(t, 1, t.TempDir(), nil)
-			rb := newRecorder()
+			rb := transporttest.NewRecorder()
 			b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
 			if err != nil {
 				t.Fatal(err)
@@ -288,7 +223,7 @@ func TestFallbackToTCP(t *testing.T) {
 			a.SetPeerAddr(2, b.Addr().String())
 			return a, rb
 		}},
-		{"no such directory", func(t *testing.T) (*Transport, *recorder) {
+		{"no such directory", func(t *testing.T) (*Transport, *transporttest.Recorder) {
 			a, _ := start(t, 1, t.TempDir()+"/missing", nil)
 			b, rb := start(t, 2, t.TempDir(), nil)
 			a.SetPeerAddr(2, b.Addr().String())
@@ -302,14 +237,14 @@ func TestFallbackToTCP(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rb.wait(t, 5*time.Second, "the messages over TCP", func() bool { return len(rb.msgs) == 20 })
-			checkSeq(t, rb.msgs, func(uint64) int { return 5 })
+			rb.Wait(t, 5*time.Second, "the messages over TCP", func() bool { return len(rb.Msgs) == 20 })
+			checkSeq(t, rb.Msgs, func(uint64) int { return 5 })
 			if cs := a.Conns(); len(cs) != 0 {
 				t.Fatalf("shared-memory connections: %+v", cs)
 			}
 			a.mu.Lock()
 			ps := a.peers[2]
-			tcpOnly := ps != nil && ps.tcpOnly
+			tcpOnly := ps != nil && ps.TCPOnly
 			a.mu.Unlock()
 			if ps == nil || (a.enabled && !tcpOnly) {
 				t.Fatal("the peer is not marked TCP-only: every send would try again")
@@ -322,7 +257,7 @@ func TestFallbackToTCP(t *testing.T) {
 		b, rb := start(t, 2, t.TempDir(), nil)
 		a.SetPeerAddr(2, b.Addr().String())
 		a.Send(2, wire.Header{}, seqAM(0, 0))
-		rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+		rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Fatalf("%s holds %v", dir, ents)
 		}
@@ -336,16 +271,16 @@ func TestPeerDown(t *testing.T) {
 	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
 	a.mu.Lock()
-	c := a.peers[2].conn
+	c := a.peers[2].Conn
 	a.mu.Unlock()
 	t0 := time.Now()
 	b.Close()
-	ra.wait(t, time.Second, "PeerDown", func() bool { return len(ra.downs) > 0 })
+	ra.Wait(t, time.Second, "PeerDown", func() bool { return len(ra.Downs) > 0 })
 	t.Logf("PeerDown after %v", time.Since(t0))
-	if !errors.Is(ra.downs[0], transport.ErrPeerDown) {
-		t.Fatalf("PeerDown with %v", ra.downs[0])
+	if !errors.Is(ra.Downs[0], transport.ErrPeerDown) {
+		t.Fatalf("PeerDown with %v", ra.Downs[0])
 	}
 	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); !errors.Is(err, transport.ErrPeerDown) {
 		t.Fatalf("send to the dead peer: %v, want ErrPeerDown", err)
@@ -364,7 +299,7 @@ func TestPeerDown(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := len(ra.downs); n != 1 {
+	if n := len(ra.Downs); n != 1 {
 		t.Fatalf("PeerDown heard %d times", n)
 	}
 }
@@ -377,9 +312,9 @@ func TestRingFullQueues(t *testing.T) {
 		cfg.RingSize = MinRingSize
 		cfg.MaxQueued = 64 << 10
 	}, func(cfg *Config) { cfg.RingSize = MinRingSize })
-	rb.block = make(chan struct{})
+	rb.Block = make(chan struct{})
 	var unblock sync.Once
-	release := func() { unblock.Do(func() { close(rb.block) }) }
+	release := func() { unblock.Do(func() { close(rb.Block) }) }
 	t.Cleanup(release) // before the transports close, which waits for the handler
 	var sent uint64
 	for ; ; sent++ {
@@ -406,8 +341,8 @@ func TestRingFullQueues(t *testing.T) {
 		t.Fatalf("connection %+v: nothing queued", ci)
 	}
 	release()
-	rb.wait(t, 10*time.Second, "the queued frames", func() bool { return len(rb.msgs) == int(sent) })
-	checkSeq(t, rb.msgs, func(uint64) int { return 1000 })
+	rb.Wait(t, 10*time.Second, "the queued frames", func() bool { return len(rb.Msgs) == int(sent) })
+	checkSeq(t, rb.Msgs, func(uint64) int { return 1000 })
 }
 
 // A peer that scribbles over the ring loses the connection (both sides
@@ -417,24 +352,24 @@ func TestCorruptRing(t *testing.T) {
 	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
 	a.mu.Lock()
-	c := a.peers[2].conn
+	c := a.peers[2].Conn
 	a.mu.Unlock()
 	c.mu.Lock()
 	c.tx.head.Store(c.tx.pos + 1<<40) // "published" far more than the ring holds
 	futexWake(c.tx.sleep)
 	c.mu.Unlock()
-	rb.wait(t, 2*time.Second, "PeerDown at node 2", func() bool { return len(rb.downs) == 1 })
-	if !errors.Is(rb.downs[0], ErrCorrupt) || !errors.Is(rb.downs[0], transport.ErrPeerDown) {
-		t.Fatalf("node 2's PeerDown: %v", rb.downs[0])
+	rb.Wait(t, 2*time.Second, "PeerDown at node 2", func() bool { return len(rb.Downs) == 1 })
+	if !errors.Is(rb.Downs[0], ErrCorrupt) || !errors.Is(rb.Downs[0], transport.ErrPeerDown) {
+		t.Fatalf("node 2's PeerDown: %v", rb.Downs[0])
 	}
-	ra.wait(t, 2*time.Second, "PeerDown at node 1", func() bool { return len(ra.downs) == 1 })
+	ra.Wait(t, 2*time.Second, "PeerDown at node 1", func() bool { return len(ra.Downs) == 1 })
 	// The TCP link stands: the next message sets up a new connection.
 	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rb.wait(t, 5*time.Second, "the next message", func() bool { return len(rb.msgs) == 2 })
+	rb.Wait(t, 5*time.Second, "the next message", func() bool { return len(rb.Msgs) == 2 })
 	if _, ok := conns(a, 2); !ok {
 		t.Fatal("no new connection")
 	}
@@ -447,7 +382,7 @@ func TestIdleSleepsAndWakes(t *testing.T) {
 	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rb.wait(t, 5*time.Second, "the message", func() bool { return len(rb.msgs) == 1 })
+	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
 	time.Sleep(50 * time.Millisecond) // well past SpinFor
 	if b.Sleeps() == 0 {
 		t.Fatal("the receive loop never slept")
@@ -456,7 +391,7 @@ func TestIdleSleepsAndWakes(t *testing.T) {
 	if err := a.Send(2, wire.Header{}, seqAM(1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rb.wait(t, 5*time.Second, "the second message", func() bool { return len(rb.msgs) == 2 })
+	rb.Wait(t, 5*time.Second, "the second message", func() bool { return len(rb.Msgs) == 2 })
 	if d := time.Since(t0); d > 50*time.Millisecond {
 		t.Fatalf("a sleeping receiver took %v to wake (the futex timeout is %v)", d, sleepFor)
 	}
@@ -490,7 +425,7 @@ func TestSleepOnManyRings(t *testing.T) {
 						t.Fatal(err)
 					}
 					want++
-					ra.wait(t, 5*time.Second, "the message", func() bool { return len(ra.msgs) == want })
+					ra.Wait(t, 5*time.Second, "the message", func() bool { return len(ra.Msgs) == want })
 					if d := time.Since(t0); d > 50*time.Millisecond {
 						t.Fatalf("round %d, from %d: a sleeping receiver took %v to wake (the futex timeout is %v)", round, id, d, sleepFor)
 					}

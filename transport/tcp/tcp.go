@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/framebuf"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -90,7 +91,7 @@ type Transport struct {
 	dials, dialFailures    atomic.Uint64
 	badFrames              atomic.Uint64
 
-	bufs sync.Pool // *[]byte frame buffers
+	bufs framebuf.Pool
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -206,13 +207,13 @@ func (t *Transport) Send(id uint32, h wire.Header, m wire.Message) error {
 		return err
 	}
 	h.Source = t.cfg.Self
-	buf, err := wire.AppendFrame(t.getBuf(), h, m)
+	buf, err := wire.AppendFrame(t.bufs.Get(), h, m)
 	if err != nil {
-		t.putBuf(buf)
+		t.bufs.Put(buf)
 		return err
 	}
 	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
-		t.putBuf(buf)
+		t.bufs.Put(buf)
 		return fmt.Errorf("tcp: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, id, wire.ErrTooLarge, c.maxFrame)
 	}
 	return c.enqueue(buf)
@@ -498,7 +499,7 @@ func (t *Transport) heartbeatLoop() {
 				continue
 			}
 			if time.Duration(now-c.lastSend.Load()) >= t.cfg.Heartbeat {
-				b := append(t.getBuf(), t.helloBuf...)
+				b := append(t.bufs.Get(), t.helloBuf...)
 				c.enqueue(b)
 			}
 		}
@@ -588,13 +589,13 @@ func (c *conn) isClosed() bool {
 	return c.closed
 }
 
-// enqueue hands buf (a whole frame from getBuf) to the writer.
+// enqueue hands buf (a whole frame from t.bufs) to the writer.
 func (c *conn) enqueue(buf []byte) error {
 	c.mu.Lock()
 	if c.closed {
 		err := c.err
 		c.mu.Unlock()
-		c.t.putBuf(buf)
+		c.t.bufs.Put(buf)
 		return &transport.PeerDownError{Peer: c.peer, Err: err}
 	}
 	c.lastSend.Store(time.Now().UnixNano())
@@ -633,7 +634,7 @@ func (c *conn) write(q [][]byte) error {
 	c.t.bytesSent.Add(uint64(n))
 	c.t.framesSent.Add(uint64(len(q)))
 	for i, b := range q {
-		c.t.putBuf(b)
+		c.t.bufs.Put(b)
 		q[i] = nil
 	}
 	return err
@@ -654,7 +655,7 @@ func (c *conn) close(err error) {
 	close(c.done)
 	c.nc.Close()
 	for _, b := range q {
-		c.t.putBuf(b)
+		c.t.bufs.Put(b)
 	}
 	t := c.t
 	t.mu.Lock()
@@ -770,27 +771,10 @@ func (c *conn) readLoop() {
 // answer queues an ERROR about a frame this connection delivered.
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
 	c.t.badFrames.Add(1)
-	b, err := wire.AppendFrame(c.t.getBuf(), wire.Header{RequestID: req, Source: c.t.cfg.Self}, wire.NewError(code, req, text))
+	b, err := wire.AppendFrame(c.t.bufs.Get(), wire.Header{RequestID: req, Source: c.t.cfg.Self}, wire.NewError(code, req, text))
 	if err != nil {
-		c.t.putBuf(b)
+		c.t.bufs.Put(b)
 		return
 	}
 	c.enqueue(b)
-}
-
-// getBuf returns an empty frame buffer. Buffers are pooled: most frames
-// are small and short-lived.
-func (t *Transport) getBuf() []byte {
-	if b, ok := t.bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 512)
-}
-
-func (t *Transport) putBuf(b []byte) {
-	if cap(b) > 1<<20 {
-		return // let large SHIP buffers go
-	}
-	b = b[:0]
-	t.bufs.Put(&b)
 }

@@ -1,0 +1,2 @@
+// Package framebuf recycles the buffers transports encode frames into.
+package framebuf

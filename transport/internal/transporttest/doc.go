@@ -1,0 +1,2 @@
+// Package transporttest holds what the transports' tests share.
+package transporttest
