@@ -12,9 +12,10 @@ QEMU_ARM64 ?= qemu-aarch64-static
 # a newer producer must be refused by an older llc); gcc is what go test
 # -race needs (the race runtime links through cgo; bcship itself has none).
 # qemu-system-x86/busybox-static boot the soft-RoCE VM (rxe-test);
-# libibverbs-dev lets the uverbs ABI test check IBV_* constants too.
+# libibverbs-dev lets the uverbs ABI test check IBV_* constants too;
+# ucx-utils gives bench invoke its UCX baseline (ucx_perftest ucp_am_lat).
 APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc \
-             qemu-system-x86 busybox-static libibverbs-dev
+             qemu-system-x86 busybox-static libibverbs-dev ucx-utils
 
 # Fuzz targets, as package:Target. go test fuzzes one target at a time.
 FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead ./verbs:FuzzQueue \
@@ -49,6 +50,7 @@ deps:
 	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
 	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
 	test -f /usr/include/infiniband/verbs.h || missing="$$missing libibverbs-dev"; \
+	command -v ucx_perftest >/dev/null || missing="$$missing ucx-utils"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
