@@ -31,7 +31,13 @@ func chaseLoop(ctx context.Context, origin *Node, code *bundle.Bundle, l *chase.
 // origin's request fails with ErrPeerDown within a second, and the other
 // nodes keep serving.
 func TestPeerDownMidChase(t *testing.T) {
-	nodes := cluster(t, []uint32{1, 2, 3, 100}, func(c *Config) { c.DefaultTTL = 255 })
+	peerDownMidChase(t, cluster(t, []uint32{1, 2, 3, 100}, func(c *Config) { c.DefaultTTL = 255 }))
+}
+
+// peerDownMidChase runs TestPeerDownMidChase on nodes 1, 2, 3 (data) and
+// 100 (origin), whatever transport they use.
+func peerDownMidChase(t *testing.T, nodes map[uint32]*Node) {
+	t.Helper()
 	l := chase.New([]uint32{1, 2, 3}, 3000, 11)
 	registerList(t, nodes, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -62,6 +68,7 @@ func TestPeerDownMidChase(t *testing.T) {
 	if !errors.Is(err, ErrPeerDown) || time.Since(t0) > time.Second {
 		t.Errorf("chase needing dead node 3: %v after %v", err, time.Since(t0))
 	}
+	waitPeerGone(t, nodes[100], 3) // see TestProcesses
 	survivors := chase.New([]uint32{1, 2}, 500, 12)
 	for id, r := range survivors.Regions {
 		nodes[id].RegisterRegion("chase", r)

@@ -79,38 +79,10 @@ func TestSharedMemoryChase(t *testing.T) {
 	}
 }
 
-// TestSharedMemoryPeerDown closes a node while chases run through it over
-// shared memory: the origin's request fails with ErrPeerDown within a
-// second, and the survivors keep serving.
+// TestSharedMemoryPeerDown is TestPeerDownMidChase over shared memory.
 func TestSharedMemoryPeerDown(t *testing.T) {
 	nodes, _ := shmCluster(t, []uint32{1, 2, 3, 100})
-	l := chase.New([]uint32{1, 2, 3}, 3000, 11)
-	registerList(t, nodes, l)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	walk(t, ctx, nodes[100], chaseCode(t), l, 300)
-
-	errc, at := chaseLoop(ctx, nodes[100], chaseCode(t), l, 300)
-	time.Sleep(50 * time.Millisecond)
-	killed := time.Now()
-	nodes[3].Close()
-	var err error
-	select {
-	case err = <-errc:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no error 5s after node 3 died: the origin hangs")
-	}
-	if d := (<-at).Sub(killed); d > time.Second {
-		t.Errorf("ErrPeerDown came %v after the close, want ≤ 1s", d)
-	}
-	if !errors.Is(err, ErrPeerDown) {
-		t.Fatalf("chase through a dead node: %v, want ErrPeerDown", err)
-	}
-	survivors := chase.New([]uint32{1, 2}, 500, 12)
-	for id, r := range survivors.Regions {
-		nodes[id].RegisterRegion("chase", r)
-	}
-	walk(t, ctx, nodes[100], chaseCode(t), survivors, 200)
+	peerDownMidChase(t, nodes)
 }
 
 // Shared memory and RDMA are two transports; a node runs on one.
