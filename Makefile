@@ -89,7 +89,7 @@ arm64:
 # harness copies its own static binary in as /init, hence CGO_ENABLED=0.
 rxe-test:
 	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" ./verbs/... ./transport/rdma/...
-	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -run 'TestRdma' -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" . ./cmd/bcship
+	CGO_ENABLED=0 $(GO) test -count=1 -p 1 -run 'TestRdma' -exec "$(GO) run $(CURDIR)/internal/cmd/rxevm --" . ./cmd/bcship ./cmd/bcshipd
 
 # rxe-bench compares verbs latency with perftest (ib_send_lat, ib_write_lat,
 # ib_read_lat) in the same soft-RoCE VM boot; --with-perftest downloads
