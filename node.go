@@ -375,6 +375,15 @@ func (n *Node) peerIDs() []uint32 {
 	return slices.Collect(maps.Keys(n.peers))
 }
 
+// Transport is the transport the node runs on (*tcp.Transport,
+// *rdma.Transport or *shm.Transport), for inspection: its peers,
+// connections and counters. Sending through it bypasses the node. It is
+// nil before Start and after Close.
+func (n *Node) Transport() transport.Transport {
+	t, _ := n.transport()
+	return t
+}
+
 func (n *Node) transport() (transport.Transport, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed

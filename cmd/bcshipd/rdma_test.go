@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	bc "github.com/bcship/bcship"
 	"github.com/bcship/bcship/bundle"
@@ -319,25 +317,14 @@ func metric(t *testing.T, httpAddr, name string) uint64 {
 	return 0
 }
 
-// originRDMA is n's RDMA transport. bcship.Node does not export it (the
-// root package's tests read n.tr); this test is outside the package, so
-// it finds the unexported interface field holding the *rdma.Transport by
-// reflection. The node is started, so the field no longer changes.
+// originRDMA is n's RDMA transport.
 func originRDMA(t *testing.T, n *bc.Node) *rdma.Transport {
 	t.Helper()
-	v := reflect.ValueOf(n).Elem()
-	for i := range v.NumField() {
-		f := v.Field(i)
-		if f.Kind() != reflect.Interface || f.IsNil() {
-			continue
-		}
-		x := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface()
-		if rt, ok := x.(*rdma.Transport); ok {
-			return rt
-		}
+	rt, ok := n.Transport().(*rdma.Transport)
+	if !ok {
+		t.Fatalf("node %d runs on %T, not RDMA", n.ID(), n.Transport())
 	}
-	t.Fatalf("node %d holds no *rdma.Transport (has bcship.Node's layout changed?)", n.ID())
-	return nil
+	return rt
 }
 
 // waitConn waits until rt's RDMA connection to peer is ready.
