@@ -573,6 +573,7 @@ type conn struct {
 
 	wmu    sync.Mutex // held while writing to nc
 	one    [1][]byte  // the fast path's frame list, guarded by wmu
+	iov    [][]byte   // write's copy of a frame list for writev, guarded by wmu
 	done   chan struct{}
 	closed bool
 	err    error
@@ -629,8 +630,20 @@ func (c *conn) enqueue(buf []byte) error {
 // caller holds wmu.
 func (c *conn) write(q [][]byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-	bufs := net.Buffers(q)
-	n, err := bufs.WriteTo(c.nc)
+	var n int64
+	var err error
+	if len(q) == 1 {
+		var m int
+		m, err = c.nc.Write(q[0])
+		n = int64(m)
+	} else {
+		// WriteTo consumes the slice it is given, clearing its elements:
+		// hand it a copy, so that q still holds the buffers to recycle.
+		c.iov = append(c.iov[:0], q...)
+		bufs := net.Buffers(c.iov)
+		n, err = bufs.WriteTo(c.nc)
+		clear(c.iov[:cap(c.iov)])
+	}
 	c.t.bytesSent.Add(uint64(n))
 	c.t.framesSent.Add(uint64(len(q)))
 	for i, b := range q {
