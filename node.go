@@ -375,6 +375,15 @@ func (n *Node) peerIDs() []uint32 {
 	return slices.Collect(maps.Keys(n.peers))
 }
 
+// StopAccepting makes the node take no new connections, while connected
+// peers and running chains carry on: the first step of a drain before
+// Close. A transport that cannot (see transport.Drainer) keeps listening.
+func (n *Node) StopAccepting() {
+	if d, ok := n.Transport().(transport.Drainer); ok {
+		d.StopAccepting()
+	}
+}
+
 // Transport is the transport the node runs on (*tcp.Transport,
 // *rdma.Transport or *shm.Transport), for inspection: its peers,
 // connections and counters. Sending through it bypasses the node. It is

@@ -99,6 +99,15 @@ type OneSided interface {
 	Write(ctx context.Context, peer uint32, region string, off uint64, src []byte) error
 }
 
+// Drainer is implemented by transports that can stop taking connections
+// while the ones they have keep working: a node that drains before it
+// shuts down finishes its chains but takes no new peers.
+type Drainer interface {
+	// StopAccepting closes the listener; it is safe to call more than
+	// once, and Close still tears everything down.
+	StopAccepting()
+}
+
 // PeerInfo describes a peer as the transport knows it.
 type PeerInfo struct {
 	ID        uint32

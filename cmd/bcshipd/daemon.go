@@ -127,11 +127,13 @@ func (d *daemon) registerRegions(rs []region) error {
 	return nil
 }
 
-// shutdown drains: /healthz reports draining, kernels already running
+// shutdown drains: /healthz reports draining, the node takes no new
+// connections, kernels already running
 // (and the forwards and replies they produce) get up to timeout to
 // finish, then the node closes, aborting whatever still runs.
 func (d *daemon) shutdown(timeout time.Duration) error {
 	d.setState(stateDraining)
+	d.node.StopAccepting() // no new peers; connected ones finish their chains
 	_ = sdNotify("STOPPING=1")
 	t0 := time.Now()
 	d.log.Info("draining", "running", d.node.Stats().Running, "timeout", timeout.String())

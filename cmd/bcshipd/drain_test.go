@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,18 @@ func TestDrainLetsRunningKernelsFinish(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // the kernel is spinning now
 	stop()                             // SIGTERM
+	// Draining, the node takes no new peers (the kernel still spins).
+	refused := false
+	for t1 := time.Now(); !refused && time.Since(t1) < 250*time.Millisecond; time.Sleep(5 * time.Millisecond) {
+		if nc, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err != nil {
+			refused = true
+		} else {
+			nc.Close()
+		}
+	}
+	if !refused {
+		t.Errorf("still accepting connections 250 ms into the drain")
+	}
 	if err := <-invoked; !errors.Is(err, bc.ErrDeadline) {
 		t.Fatalf("spin during drain: %v; want the node's ErrDeadline (the run finished, not torn down)\n%s", err, logs.String())
 	}

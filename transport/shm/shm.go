@@ -166,6 +166,10 @@ func ringSize(n int) int {
 // Addr is the TCP listener's address, or nil.
 func (t *Transport) Addr() net.Addr { return t.tcp.Addr() }
 
+// StopAccepting implements transport.Drainer (the control listener: no
+// new peers; connected ones keep their fast path).
+func (t *Transport) StopAccepting() { t.tcp.StopAccepting() }
+
 // SetPeerAddr records the TCP address of peer id.
 func (t *Transport) SetPeerAddr(id uint32, addr string) { t.tcp.SetPeerAddr(id, addr) }
 

@@ -74,7 +74,8 @@ type Config struct {
 type Transport struct {
 	cfg      Config
 	ln       net.Listener
-	helloBuf []byte // encoded HELLO frame, also the heartbeat
+	noAccept atomic.Bool // StopAccepting closed ln
+	helloBuf []byte      // encoded HELLO frame, also the heartbeat
 	log      *slog.Logger
 
 	ctx    context.Context
@@ -172,6 +173,14 @@ func New(cfg Config) (*Transport, error) {
 	t.wg.Add(1)
 	go t.heartbeatLoop()
 	return t, nil
+}
+
+// StopAccepting implements transport.Drainer: no new inbound connections;
+// the current ones, and dialing out, keep working.
+func (t *Transport) StopAccepting() {
+	if t.ln != nil && !t.noAccept.Swap(true) {
+		t.ln.Close()
+	}
 }
 
 // Addr is the listener's address, or nil when not listening.
@@ -316,7 +325,7 @@ func (t *Transport) acceptLoop() {
 	for {
 		nc, err := t.ln.Accept()
 		if err != nil {
-			if t.ctx.Err() != nil {
+			if t.ctx.Err() != nil || t.noAccept.Load() {
 				return
 			}
 			var ne net.Error

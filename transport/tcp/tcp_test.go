@@ -272,3 +272,30 @@ func BenchmarkPingPong(b *testing.B) {
 		})
 	}
 }
+
+// TestStopAccepting: a draining transport refuses new peers, while a peer
+// connected before keeps exchanging frames both ways.
+func TestStopAccepting(t *testing.T) {
+	a, ra := start(t, 1, nil)
+	b, rb := start(t, 2, nil)
+	c, _ := start(t, 3, nil)
+	b.SetPeerAddr(1, a.Addr().String())
+	c.SetPeerAddr(1, a.Addr().String())
+	if err := b.Connect(1); err != nil {
+		t.Fatal(err)
+	}
+	a.StopAccepting()
+	a.StopAccepting() // twice is fine
+	if err := c.Connect(1); !errors.Is(err, transport.ErrPeerDown) {
+		t.Fatalf("new peer after StopAccepting: %v, want ErrPeerDown (refused)", err)
+	}
+	if err := b.Send(1, wire.Header{RequestID: 7}, &wire.Get{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wait(t, ra.got, "GET at the draining node").(*wire.Get); !ok {
+		t.Fatal("the draining node got something else")
+	}
+	if _, ok := wait(t, rb.got, "its answer").(*wire.GetReply); !ok {
+		t.Fatal("no GET_REPLY from the draining node")
+	}
+}
