@@ -11,7 +11,6 @@ import (
 	"time"
 
 	bc "github.com/bcship/bcship"
-	"github.com/bcship/bcship/bundle"
 	"github.com/bcship/bcship/internal/chase"
 	"github.com/bcship/bcship/toolchain"
 	"github.com/bcship/bcship/wire"
@@ -50,30 +49,7 @@ func TestArm64JoinsCluster(t *testing.T) {
 	if _, ok := code.Bitcode(); !ok {
 		t.Fatal("the bundle has no bitcode to cross-compile")
 	}
-	pub, priv, err := bundle.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := code.Sign(priv); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keys, trust := filepath.Join(dir, "keys"), filepath.Join(dir, "trust")
-	for _, d := range []string{keys, trust} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := bundle.WriteKeyFiles(keys, "dev", priv); err != nil {
-		t.Fatal(err)
-	}
-	pubFile, err := os.ReadFile(filepath.Join(keys, "dev"+bundle.PublicKeySuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(trust, "dev"+bundle.PublicKeySuffix), pubFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pub, priv, trust := signWithNewKey(t, code)
 
 	// The amd64 nodes, in this process.
 	nodes := map[uint32]*bc.Node{}
@@ -93,7 +69,7 @@ func TestArm64JoinsCluster(t *testing.T) {
 		nodes[id] = n
 	}
 	l := chase.New([]uint32{2, 3}, 48, 7)
-	regionFile := filepath.Join(dir, "chase2.bin")
+	regionFile := filepath.Join(t.TempDir(), "chase2.bin")
 	if err := os.WriteFile(regionFile, l.Regions[2], 0o644); err != nil {
 		t.Fatal(err)
 	}

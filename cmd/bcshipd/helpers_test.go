@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bcship/bcship/bundle"
 )
 
 // goTool returns the go command, skipping the test without one.
@@ -224,4 +227,36 @@ func waitAccepting(ctx context.Context, addr string) (time.Time, error) {
 		case <-time.After(100 * time.Microsecond):
 		}
 	}
+}
+
+// signWithNewKey signs code with a fresh key and returns the key and a
+// trust directory (for --trust / BCSHIP_TRUST) holding its public half,
+// written as bcship keygen writes it.
+func signWithNewKey(t testing.TB, code *bundle.Bundle) (ed25519.PublicKey, ed25519.PrivateKey, string) {
+	t.Helper()
+	pub, priv, err := bundle.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := code.Sign(priv); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keys, trust := filepath.Join(dir, "keys"), filepath.Join(dir, "trust")
+	for _, d := range []string{keys, trust} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bundle.WriteKeyFiles(keys, "dev", priv); err != nil {
+		t.Fatal(err)
+	}
+	pubFile, err := os.ReadFile(filepath.Join(keys, "dev"+bundle.PublicKeySuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(trust, "dev"+bundle.PublicKeySuffix), pubFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv, trust
 }

@@ -68,30 +68,8 @@ func TestRdmaBcshipd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, priv, err := bundle.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := code.Sign(priv); err != nil {
-		t.Fatal(err)
-	}
+	_, _, trust := signWithNewKey(t, code)
 	dir := t.TempDir()
-	keys, trust := filepath.Join(dir, "keys"), filepath.Join(dir, "trust")
-	for _, d := range []string{keys, trust} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := bundle.WriteKeyFiles(keys, "dev", priv); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := os.ReadFile(filepath.Join(keys, "dev"+bundle.PublicKeySuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(trust, "dev"+bundle.PublicKeySuffix), pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	regionFile := filepath.Join(dir, "chase.bin")
 	if err := os.WriteFile(regionFile, l.Regions[id], 0o644); err != nil {
 		t.Fatal(err)
