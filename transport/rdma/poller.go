@@ -233,10 +233,7 @@ func (p *poller) drive() bool {
 	kicked := false
 	for _, wc := range wcs[:n] {
 		if kind, id, _ := splitID(wc.ID); kind == kindOp && wc.Status == verbs.WCSuccess {
-			p.mu.Lock()
-			c := p.conns[id]
-			p.mu.Unlock()
-			if c != nil {
+			if c := p.conn(id); c != nil {
 				c.completeOp(wc.ID, nil)
 			}
 			continue
@@ -250,6 +247,14 @@ func (p *poller) drive() bool {
 	return true
 }
 
+// conn is the attached connection with id, or nil (detached: its
+// completions are dropped).
+func (p *poller) conn(id uint32) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns[id]
+}
+
 // dispatch hands each connection its completions, in order.
 func (p *poller) dispatch(wcs []verbs.WC) {
 	for i := 0; i < len(wcs); {
@@ -261,10 +266,7 @@ func (p *poller) dispatch(wcs []verbs.WC) {
 			}
 			j++
 		}
-		p.mu.Lock()
-		c := p.conns[id]
-		p.mu.Unlock()
-		if c != nil {
+		if c := p.conn(id); c != nil {
 			c.handle(wcs[i:j])
 		}
 		i = j

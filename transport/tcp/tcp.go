@@ -651,7 +651,7 @@ func (c *conn) write(q [][]byte) error {
 		c.iov = append(c.iov[:0], q...)
 		bufs := net.Buffers(c.iov)
 		n, err = bufs.WriteTo(c.nc)
-		clear(c.iov[:cap(c.iov)])
+		clear(c.iov) // WriteTo left references after an error; the buffers go back to the pool
 	}
 	c.t.bytesSent.Add(uint64(n))
 	c.t.framesSent.Add(uint64(len(q)))
