@@ -122,6 +122,7 @@ type Node struct {
 	tr    transport.Transport
 	ep    transport.Endpoint // the same transport: listener and address book
 	one   transport.OneSided // the same transport when it has one-sided access, else nil
+	drv   transport.Driver   // the same transport when callers may drive it, else nil
 	peers map[uint32]string  // guarded by trMu
 
 	cache   *codeCache
@@ -316,6 +317,7 @@ func (n *Node) Start(ctx context.Context) error {
 // ones; regMu orders the two so none is missed or registered stale).
 func (n *Node) setTransport(t transport.Endpoint) error {
 	one, _ := t.(transport.OneSided)
+	drv, _ := t.(transport.Driver)
 	n.regMu.Lock()
 	defer n.regMu.Unlock()
 	if one != nil {
@@ -330,7 +332,7 @@ func (n *Node) setTransport(t transport.Endpoint) error {
 	if n.tr != nil {
 		return fmt.Errorf("%w: node already started", ErrConfig)
 	}
-	n.tr, n.ep, n.one = t, t, one
+	n.tr, n.ep, n.one, n.drv = t, t, one, drv
 	return nil
 }
 

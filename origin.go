@@ -114,8 +114,15 @@ func (n *Node) failAll(match func(*call) bool, err error) {
 	}
 }
 
-// wait waits for c or ctx; on ctx it withdraws c.
+// wait waits for c or ctx; on ctx it withdraws c. When the transport lets
+// callers drive it, the caller first polls for the answer itself.
 func (n *Node) wait(ctx context.Context, c *call) error {
+	n.trMu.RLock()
+	drv := n.drv
+	n.trMu.RUnlock()
+	if drv != nil && drv.Drive(c.done) {
+		return c.err
+	}
 	done := ctx.Done()
 	if done == nil {
 		<-c.done

@@ -99,6 +99,21 @@ type OneSided interface {
 	Write(ctx context.Context, peer uint32, region string, off uint64, src []byte) error
 }
 
+// Driver is implemented by transports whose receive path a caller may run
+// on its own goroutine while it waits for an answer. On a round trip of a
+// few microseconds, handing the answer from the transport's goroutine to
+// the waiting one (wake it, find it a processor) costs as much as the
+// rest; a caller that polls for its answer itself saves that.
+type Driver interface {
+	// Drive polls for incoming frames and delivers them, to the Handler
+	// as usual but on the calling goroutine, until done is closed; then
+	// it reports true. It gives up and reports false after a short while
+	// (tens of microseconds) or when the transport closes, so that a
+	// caller waiting for a long chain does not hold a processor: the
+	// caller then waits as it would have without Drive.
+	Drive(done <-chan struct{}) bool
+}
+
 // Drainer is implemented by transports that can stop taking connections
 // while the ones they have keep working: a node that drains before it
 // shuts down finishes its chains but takes no new peers.

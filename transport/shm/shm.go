@@ -148,6 +148,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.tcp = tt
 	t.rcv.kick = make(chan struct{}, 1)
+	t.rcv.resume = make(chan struct{}, 1)
 	t.rcv.waitv.Store(haveFutexWaitv())
 	t.wg.Add(1)
 	go t.recvLoop()
@@ -519,6 +520,10 @@ func (t *Transport) Close() error {
 	t.rcv.stop.Store(true)
 	select {
 	case t.rcv.kick <- struct{}{}:
+	default:
+	}
+	select { // the loop may have stepped aside for a caller's Drive
+	case t.rcv.resume <- struct{}{}:
 	default:
 	}
 	t.ringBell()
