@@ -22,6 +22,12 @@ func BenchmarkInvokeShm(b *testing.B) {
 	benchInvoke(b, func(c *Config) { c.SharedMemory = true })
 }
 
+// BenchmarkInvokeBusy is BenchmarkInvoke with busy-polling nodes: callers
+// read their answers from the socket themselves (transport/tcp Drive).
+func BenchmarkInvokeBusy(b *testing.B) {
+	benchInvoke(b, func(c *Config) { c.BusyPoll = true })
+}
+
 func benchInvoke(b *testing.B, mod func(*Config)) {
 	nodes := cluster(b, []uint32{1, 2}, mod)
 	l := chase.New([]uint32{2}, 16, 1)

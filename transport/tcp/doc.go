@@ -3,11 +3,18 @@
 // side sends first.
 //
 // A connection starts with a HELLO from each side (the dialer writes
-// first). Frames are pipelined: Send encodes into a pooled buffer and queues
-// it; one writer goroutine per connection sends everything queued with one
-// writev, and one reader goroutine decodes frames and hands them to the
-// Handler. TCP_NODELAY is set. With Config.BusyPoll the reader spins on
-// non-blocking reads before parking, for the lowest latency.
+// first). Frames are pipelined: Send encodes into a pooled buffer and writes
+// it at once when nothing is queued, else queues it for the connection's
+// writer goroutine, which sends everything queued with one writev; one
+// reader goroutine decodes frames and hands them to the Handler. TCP_NODELAY
+// is set.
+//
+// With Config.BusyPoll, for the lowest latency, readers spin on
+// non-blocking reads before parking, and a caller waiting for an answer may
+// read the sockets itself (Transport.Drive, see transport.Driver): the
+// answer is then delivered on the caller's goroutine, without the two
+// wake-ups (netpoller to reader, reader to caller) that otherwise cost
+// more than the kernel's loopback round trip.
 //
 // Errors on the wire are answered, not fatal: a payload that does not
 // decode gets ERROR CodeBadFrame, an unknown message type CodeUnknownType,

@@ -2,11 +2,9 @@ package tcp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -54,6 +52,7 @@ type Config struct {
 	// MaxFrame is the largest payload accepted (0: wire.DefaultMaxFrameSize).
 	MaxFrame uint32
 	// BusyPoll makes read loops spin on non-blocking reads before parking,
+	// and lets waiting callers read their answers themselves (Drive),
 	// trading a core for latency.
 	BusyPoll bool
 	// Heartbeat is the keepalive interval of idle connections, DeadAfter
@@ -93,9 +92,15 @@ type Transport struct {
 	badFrames              atomic.Uint64
 
 	bufs framebuf.Pool
+
+	aside aside                   // read loops wait here while callers drive
+	live  atomic.Pointer[[]*conn] // the connections, for Drive; nil after Close
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Transport = (*Transport)(nil)
+	_ transport.Driver    = (*Transport)(nil)
+)
 
 // peer is what the transport knows about one node. Guarded by Transport.mu.
 type peer struct {
@@ -136,6 +141,7 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger, peers: map[uint32]*peer{}, conns: map[*conn]struct{}{}}
+	t.live.Store(&[]*conn{})
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id != cfg.Self {
@@ -391,7 +397,8 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 			return fail(err)
 		}
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
+	sr := newSockReader(nc)
+	br := newReader(sr)
 	f, err := wire.ReadFrame(br, t.cfg.MaxFrame, nil)
 	if err != nil {
 		if !dialed && f.Type != 0 {
@@ -435,7 +442,7 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 	if maxFrame == 0 {
 		maxFrame = wire.DefaultMaxFrameSize
 	}
-	c := &conn{t: t, nc: nc, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
+	c := &conn{t: t, nc: nc, sr: sr, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
@@ -466,6 +473,7 @@ func (t *Transport) installLocked(c *conn) bool {
 		p.addr = c.hello.Listen
 	}
 	t.conns[c] = struct{}{}
+	t.publishLocked()
 	t.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -548,6 +556,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.live.Store(nil)
 	conns := make([]*conn, 0, len(t.conns))
 	for c := range t.conns {
 		conns = append(conns, c)
@@ -568,7 +577,10 @@ func (t *Transport) Close() error {
 type conn struct {
 	t        *Transport
 	nc       net.Conn
-	br       *bufio.Reader
+	sr       *sockReader
+	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
+	br       *bufio.Reader // guarded by rmu
+	rxDone   atomic.Bool   // reading has ended: the stream lost its framing
 	peer     uint32
 	dialer   uint32 // node id of the side that dialed
 	hello    wire.Hello
@@ -682,6 +694,9 @@ func (c *conn) close(err error) {
 	t := c.t
 	t.mu.Lock()
 	delete(t.conns, c)
+	if !t.closed {
+		t.publishLocked()
+	}
 	p := t.peers[c.peer]
 	wasCur := p != nil && p.cur == c
 	if wasCur {
@@ -726,70 +741,6 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) readLoop() {
-	defer c.t.wg.Done()
-	t := c.t
-	var r io.Reader = c.br
-	if t.cfg.BusyPoll {
-		if br, err := newBusyReader(c.nc); err == nil {
-			// Bytes the handshake's reader buffered come first.
-			pending, _ := c.br.Peek(c.br.Buffered())
-			r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), br), 64<<10)
-		}
-	}
-	for {
-		f, err := wire.ReadFrame(r, t.cfg.MaxFrame, nil)
-		if err != nil {
-			if errors.Is(err, wire.ErrTooLarge) && f.Type != 0 && f.Length <= maxDiscard {
-				c.answer(f.RequestID, wire.CodeTooLarge, err.Error())
-				if _, err := io.CopyN(io.Discard, r, int64(f.Length)); err != nil {
-					c.close(err)
-					return
-				}
-				c.lastRecv.Store(time.Now().UnixNano())
-				continue
-			}
-			if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
-				// The stream has lost its framing: say why, then hang up.
-				c.answer(f.RequestID, wire.CodeBadFrame, err.Error())
-				time.AfterFunc(100*time.Millisecond, func() { c.close(err) })
-				return
-			}
-			c.close(err)
-			return
-		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
-		t.framesRecv.Add(1)
-		if f.Type == wire.TypeHello {
-			var h wire.Hello
-			if err := h.Decode(f.Payload); err == nil && h.Node == c.peer {
-				t.mu.Lock()
-				if p := t.peers[c.peer]; p != nil {
-					p.hello = h
-				}
-				t.mu.Unlock()
-			}
-			continue
-		}
-		m, err := wire.Decode(f.Type, f.Payload)
-		if err != nil {
-			code := wire.CodeBadFrame
-			if errors.Is(err, wire.ErrUnknownType) {
-				code = wire.CodeUnknownType
-			}
-			if f.Type != wire.TypeError { // never answer an ERROR with an ERROR
-				c.answer(f.RequestID, code, err.Error())
-			}
-			continue
-		}
-		c.inHandler.Store(true)
-		t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
-		c.lastRecv.Store(time.Now().UnixNano())
-		c.inHandler.Store(false)
-	}
-}
-
 // answer queues an ERROR about a frame this connection delivered.
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
 	c.t.badFrames.Add(1)
@@ -799,4 +750,14 @@ func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
 		return
 	}
 	c.enqueue(b)
+}
+
+// publishLocked makes the connections visible to Drive; the caller holds
+// mu.
+func (t *Transport) publishLocked() {
+	cs := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		cs = append(cs, c)
+	}
+	t.live.Store(&cs)
 }

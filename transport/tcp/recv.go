@@ -1,0 +1,339 @@
+package tcp
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/bcship/bcship/wire"
+)
+
+// The receive side.
+//
+// Reading a connection is a role, held under conn.rmu, not a goroutine:
+// normally the connection's read loop holds it, but a caller waiting for
+// an answer may take it (Drive) and read and deliver on its own goroutine.
+// Without that, an answer travels from the socket to the read loop, which
+// the netpoller must wake, and from the read loop to the caller, which the
+// scheduler must wake: two hand-offs that cost more than the kernel's own
+// loopback round trip. While callers drive, read loops step aside.
+//
+// The loop waits for readability without the role (it peeks), takes the
+// role, and delivers every whole frame the socket holds without waiting
+// for more (pump); a frame that has begun is read to its end, waiting for
+// its bytes if needed (a peer writes a frame at once, so that is short).
+
+// errNoData is sockReader's answer to a poll that found the socket empty.
+var errNoData = errors.New("tcp: no data")
+
+// errHungUp stops the reading of a connection that lost its framing; it is
+// closed a moment later, after its ERROR answer has gone out.
+var errHungUp = errors.New("tcp: connection lost its framing")
+
+// sockReader reads a connection. It waits for data as a net.Conn does,
+// except that with poll set it only tries once and answers errNoData.
+type sockReader struct {
+	nc   net.Conn
+	rc   syscall.RawConn // nil when nc has no descriptor: no polling
+	poll bool
+
+	// The poll's arguments and results, and the function that reads
+	// them, made once: a closure per read would allocate per read.
+	p      []byte
+	n      int
+	err    error
+	tryFn  func(fd uintptr) bool
+	readyF func(fd uintptr) bool // await's test, see conn.await
+}
+
+func newSockReader(nc net.Conn) *sockReader {
+	s := &sockReader{nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc = rc
+		}
+	}
+	s.tryFn = s.try
+	return s
+}
+
+// try is one non-blocking read, for rc.Read.
+func (s *sockReader) try(fd uintptr) bool {
+	for {
+		s.n, s.err = syscall.Read(int(fd), s.p)
+		if s.err != syscall.EINTR {
+			return true
+		}
+	}
+}
+
+func (s *sockReader) Read(p []byte) (int, error) {
+	if !s.poll || s.rc == nil || len(p) == 0 {
+		return s.nc.Read(p)
+	}
+	s.p = p
+	rerr := s.rc.Read(s.tryFn)
+	n, err := s.n, s.err
+	s.p, s.err = nil, nil
+	switch {
+	case rerr != nil:
+		return 0, rerr
+	case err == syscall.EAGAIN:
+		return 0, errNoData
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readable reports whether a read of the socket would not block: it has
+// data, or an end or error to report.
+func readable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return n > 0 || err != syscall.EAGAIN
+	}
+}
+
+// aside is where read loops wait while callers drive.
+type aside struct {
+	drivers atomic.Int32
+	mu      sync.Mutex
+	ch      chan struct{} // closed when the last driver leaves; nil when no loop waits
+}
+
+func (a *aside) enter() { a.drivers.Add(1) }
+
+func (a *aside) leave() {
+	if a.drivers.Add(-1) != 0 {
+		return
+	}
+	a.mu.Lock()
+	if a.ch != nil && a.drivers.Load() == 0 {
+		close(a.ch)
+		a.ch = nil
+	}
+	a.mu.Unlock()
+}
+
+// wait returns when no caller drives, or when stop is closed.
+func (a *aside) wait(stop <-chan struct{}) {
+	a.mu.Lock()
+	if a.drivers.Load() == 0 {
+		a.mu.Unlock()
+		return
+	}
+	if a.ch == nil {
+		a.ch = make(chan struct{})
+	}
+	ch := a.ch
+	a.mu.Unlock()
+	select {
+	case <-ch:
+	case <-stop:
+	}
+}
+
+// busySpins is how many times a busy-polling read loop looks at an idle
+// socket before it waits in the netpoller (a few milliseconds).
+const busySpins = 4096
+
+// yieldEvery is how many looks a polling goroutine takes between yields of
+// its processor: a yield through the scheduler costs more than a look.
+const yieldEvery = 16
+
+func (c *conn) readLoop() {
+	defer c.t.wg.Done()
+	t := c.t
+	// Without BusyPoll nobody drives (Drive declines): the loop keeps the
+	// role and blocks in its reads, as a plain net.Conn reader would.
+	wait := c.sr.rc == nil || !t.cfg.BusyPoll
+	idle := 0
+	for {
+		if t.aside.drivers.Load() > 0 {
+			t.aside.wait(c.done)
+		}
+		c.rmu.Lock()
+		n, err := c.pump(wait)
+		c.rmu.Unlock()
+		if err == nil && n == 0 {
+			// Busy polling: look again (each look is one read) before
+			// waiting in the netpoller.
+			if idle++; idle < busySpins {
+				if idle%yieldEvery == 0 {
+					runtime.Gosched()
+				}
+				continue
+			}
+			err = c.await()
+		}
+		if n > 0 {
+			idle = 0
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+	}
+}
+
+// await returns when the socket is readable or a caller drives.
+func (c *conn) await() error {
+	if c.sr.readyF == nil {
+		t := c.t
+		c.sr.readyF = func(fd uintptr) bool { return t.aside.drivers.Load() > 0 || readable(fd) }
+	}
+	return c.sr.rc.Read(c.sr.readyF)
+}
+
+// pump delivers the whole frames the connection holds and reports how
+// many it read; the caller holds rmu. With wait it reads frames until the
+// connection fails; else it returns when the socket is empty.
+func (c *conn) pump(wait bool) (n int, err error) {
+	if c.rxDone.Load() {
+		return 0, errHungUp
+	}
+	for ; ; n++ {
+		if !wait && c.br.Buffered() == 0 {
+			c.sr.poll = true
+			_, err := c.br.Peek(1)
+			c.sr.poll = false
+			if err == errNoData {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+		}
+		if err := c.readFrame(); err != nil {
+			if err == errHungUp {
+				c.rxDone.Store(true)
+			}
+			return n, err
+		}
+	}
+}
+
+// readFrame reads one frame, waiting for its bytes, and delivers it; the
+// caller holds rmu.
+func (c *conn) readFrame() error {
+	t := c.t
+	f, err := wire.ReadFrame(c.br, t.cfg.MaxFrame, nil)
+	if err != nil {
+		if errors.Is(err, wire.ErrTooLarge) && f.Type != 0 && f.Length <= maxDiscard {
+			c.answer(f.RequestID, wire.CodeTooLarge, err.Error())
+			if _, err := io.CopyN(io.Discard, c.br, int64(f.Length)); err != nil {
+				return err
+			}
+			c.lastRecv.Store(time.Now().UnixNano())
+			return nil
+		}
+		if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
+			// The stream has lost its framing: say why, then hang up.
+			c.answer(f.RequestID, wire.CodeBadFrame, err.Error())
+			time.AfterFunc(100*time.Millisecond, func() { c.close(err) })
+			return errHungUp
+		}
+		return err
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
+	t.framesRecv.Add(1)
+	if f.Type == wire.TypeHello {
+		var h wire.Hello
+		if err := h.Decode(f.Payload); err == nil && h.Node == c.peer {
+			t.mu.Lock()
+			if p := t.peers[c.peer]; p != nil {
+				p.hello = h
+			}
+			t.mu.Unlock()
+		}
+		return nil
+	}
+	m, err := wire.Decode(f.Type, f.Payload)
+	if err != nil {
+		code := wire.CodeBadFrame
+		if errors.Is(err, wire.ErrUnknownType) {
+			code = wire.CodeUnknownType
+		}
+		if f.Type != wire.TypeError { // never answer an ERROR with an ERROR
+			c.answer(f.RequestID, code, err.Error())
+		}
+		return nil
+	}
+	c.inHandler.Store(true)
+	t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.inHandler.Store(false)
+	return nil
+}
+
+// readFailed ends the reading of c after err from pump or await.
+func (c *conn) readFailed(err error) {
+	if err != errHungUp {
+		c.close(err)
+	}
+}
+
+// driveFor is how long a caller drives before it leaves the sockets to the
+// read loops and blocks: a caller that waits for a long chain must not
+// hold a processor.
+const driveFor = 50 * time.Microsecond
+
+// Drive implements transport.Driver: the caller reads every connection
+// that has data and delivers what it holds, on its own goroutine, until
+// done is closed or driveFor has passed. Only with BusyPoll: without it, a
+// node has asked not to spin.
+func (t *Transport) Drive(done <-chan struct{}) bool {
+	if !t.cfg.BusyPoll {
+		return false
+	}
+	t.aside.enter()
+	defer t.aside.leave()
+	var start time.Time
+	for i := 1; ; i++ {
+		conns := t.live.Load()
+		if conns == nil {
+			return false // closed
+		}
+		for _, c := range *conns {
+			if c.sr.rc == nil || c.rxDone.Load() || !c.rmu.TryLock() {
+				continue
+			}
+			_, err := c.pump(false)
+			c.rmu.Unlock()
+			if err != nil {
+				c.readFailed(err)
+			}
+		}
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		if i%yieldEvery != 0 {
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > driveFor {
+			return false
+		}
+		runtime.Gosched()
+	}
+}
+
+// newReader is the buffered reader of a connection, from the handshake on.
+func newReader(sr *sockReader) *bufio.Reader { return bufio.NewReaderSize(sr, 64<<10) }
