@@ -166,7 +166,7 @@ func (c *conn) readLoop() {
 			t.aside.wait(c.done)
 		}
 		c.rmu.Lock()
-		n, err := c.pump(wait)
+		n, err := c.pump(wait, nil)
 		c.rmu.Unlock()
 		if err == nil && n == 0 {
 			// Busy polling: look again (each look is one read) before
@@ -200,13 +200,18 @@ func (c *conn) await() error {
 
 // pump delivers the whole frames the connection holds and reports how
 // many it read; the caller holds rmu. With wait it reads frames until the
-// connection fails; else it returns when the socket is empty.
-func (c *conn) pump(wait bool) (n int, err error) {
+// connection fails; else it returns when the socket is empty, or, when
+// done is closed, as soon as the bytes already buffered are delivered: a
+// driving caller whose answer came must not pay for one more read.
+func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
 	if c.rxDone.Load() {
 		return 0, errHungUp
 	}
 	for ; ; n++ {
 		if !wait && c.br.Buffered() == 0 {
+			if n > 0 && isClosed(done) {
+				return n, nil
+			}
 			c.sr.poll = true
 			_, err := c.br.Peek(1)
 			c.sr.poll = false
@@ -248,7 +253,13 @@ func (c *conn) readFrame() error {
 		}
 		return err
 	}
-	c.lastRecv.Store(time.Now().UnixNano())
+	// From here until the frame is handled, the peer is not silent; then
+	// the frame counts as its last sign of life (one clock read a frame).
+	c.inHandler.Store(true)
+	defer func() {
+		c.lastRecv.Store(time.Now().UnixNano())
+		c.inHandler.Store(false)
+	}()
 	t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
 	t.framesRecv.Add(1)
 	if f.Type == wire.TypeHello {
@@ -273,11 +284,18 @@ func (c *conn) readFrame() error {
 		}
 		return nil
 	}
-	c.inHandler.Store(true)
 	t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
-	c.lastRecv.Store(time.Now().UnixNano())
-	c.inHandler.Store(false)
 	return nil
+}
+
+// isClosed reports whether ch is closed; false for nil.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // readFailed ends the reading of c after err from pump or await.
@@ -312,7 +330,7 @@ func (t *Transport) Drive(done <-chan struct{}) bool {
 			if c.sr.rc == nil || c.rxDone.Load() || !c.rmu.TryLock() {
 				continue
 			}
-			_, err := c.pump(false)
+			_, err := c.pump(false, done)
 			c.rmu.Unlock()
 			if err != nil {
 				c.readFailed(err)

@@ -93,6 +93,7 @@ type Transport struct {
 
 	bufs framebuf.Pool
 
+	tick  atomic.Uint64           // heartbeat ticks, from 1: writes renew their deadline per tick
 	aside aside                   // read loops wait here while callers drive
 	live  atomic.Pointer[[]*conn] // the connections, for Drive; nil after Close
 }
@@ -142,6 +143,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger, peers: map[uint32]*peer{}, conns: map[*conn]struct{}{}}
 	t.live.Store(&[]*conn{})
+	t.tick.Store(1)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id != cfg.Self {
@@ -446,7 +448,7 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
-	c.lastSend.Store(now)
+	c.hbSentAt = now
 	return c, nil
 }
 
@@ -509,15 +511,20 @@ func (t *Transport) heartbeatLoop() {
 			live = append(live, c)
 		}
 		t.mu.Unlock()
+		t.tick.Add(1)
 		now := time.Now().UnixNano()
 		for _, c := range live {
 			if silent := time.Duration(now - c.lastRecv.Load()); silent > t.cfg.DeadAfter && !c.inHandler.Load() {
 				c.close(fmt.Errorf("tcp: no frame for %v (heartbeat)", silent.Round(time.Millisecond)))
 				continue
 			}
-			if time.Duration(now-c.lastSend.Load()) >= t.cfg.Heartbeat {
+			if s := c.sends.Load(); s != c.hbSends {
+				c.hbSends, c.hbSentAt = s, now
+			}
+			if time.Duration(now-c.hbSentAt) >= t.cfg.Heartbeat {
 				b := append(t.bufs.Get(), t.helloBuf...)
 				c.enqueue(b)
+				c.hbSends, c.hbSentAt = c.sends.Load(), now
 			}
 		}
 	}
@@ -592,14 +599,21 @@ type conn struct {
 	backlog int // frames queued or being written by writeLoop
 	kick    chan struct{}
 
-	wmu    sync.Mutex // held while writing to nc
-	one    [1][]byte  // the fast path's frame list, guarded by wmu
-	iov    [][]byte   // write's copy of a frame list for writev, guarded by wmu
-	done   chan struct{}
-	closed bool
-	err    error
+	wmu       sync.Mutex // held while writing to nc
+	renewTick uint64     // Transport.tick when the write deadline was set; guarded by wmu
+	one       [1][]byte  // the fast path's frame list, guarded by wmu
+	iov       [][]byte   // write's copy of a frame list for writev, guarded by wmu
+	done      chan struct{}
+	closed    bool
+	err       error
 
-	lastRecv, lastSend atomic.Int64 // UnixNano
+	// lastRecv is when the last frame arrived (UnixNano); sends counts
+	// frames sent. The heartbeat loop watches both; hbSends and hbSentAt,
+	// its own, are the count it saw last and when it saw it change.
+	lastRecv atomic.Int64
+	sends    atomic.Uint64
+	hbSends  uint64
+	hbSentAt int64
 	// inHandler is set while the read loop waits for the Handler (a SHIP
 	// being verified and linked): the peer is not silent, we are busy.
 	inHandler atomic.Bool
@@ -620,7 +634,7 @@ func (c *conn) enqueue(buf []byte) error {
 		c.t.bufs.Put(buf)
 		return &transport.PeerDownError{Peer: c.peer, Err: err}
 	}
-	c.lastSend.Store(time.Now().UnixNano())
+	c.sends.Add(1)
 	// Fast path: with nothing queued or being written, write here and
 	// save the hand-off to the writer goroutine (two context switches on a
 	// round trip). backlog counts frames not yet written, so a frame never
@@ -649,8 +663,16 @@ func (c *conn) enqueue(buf []byte) error {
 
 // write sends frames with one writev and recycles their buffers. The
 // caller holds wmu.
+//
+// The write deadline is renewed once per heartbeat tick, not per write: a
+// new deadline re-arms a runtime timer (and may wake the netpoller), which
+// on a loopback round trip of ~12 µs is not free. A write that blocks
+// still fails after WriteTimeout less at most one tick.
 func (c *conn) write(q [][]byte) error {
-	c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
+	if tick := c.t.tick.Load(); tick != c.renewTick {
+		c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
+		c.renewTick = tick
+	}
 	var n int64
 	var err error
 	if len(q) == 1 {

@@ -299,3 +299,36 @@ func TestStopAccepting(t *testing.T) {
 		t.Fatal("no GET_REPLY from the draining node")
 	}
 }
+
+// An idle connection stays up: each side sends a heartbeat when it has
+// sent nothing for Heartbeat, so neither goes DeadAfter without a frame,
+// while a busy connection needs none.
+func TestIdleHeartbeats(t *testing.T) {
+	hb := func(c *Config) { c.Heartbeat, c.DeadAfter = 20*time.Millisecond, 100*time.Millisecond }
+	a, ra := start(t, 1, hb)
+	b, rb := start(t, 2, hb)
+	a.SetPeerAddr(2, b.Addr().String())
+	if err := a.Connect(2); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // five times DeadAfter, idle
+	for _, r := range []*recorder{ra, rb} {
+		select {
+		case err := <-r.downC:
+			t.Fatalf("idle connection declared dead: %v", err)
+		default:
+		}
+	}
+	// 500 ms at one heartbeat per 20–40 ms each way.
+	if got := b.Stats().FramesRecv; got < 10 {
+		t.Errorf("node 2 received %d frames while idle, want heartbeats", got)
+	}
+	if got := a.Stats().FramesRecv; got < 10 {
+		t.Errorf("node 1 received %d frames while idle, want heartbeats", got)
+	}
+	if err := a.Send(2, wire.Header{RequestID: 7}, &wire.Get{Length: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, rb.got, "the GET after the idle time")
+	wait(t, ra.got, "its reply")
+}
