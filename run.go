@@ -143,6 +143,8 @@ func (n *Node) runCode(j *job, t0 time.Time, c code, entry string) {
 
 func (n *Node) putState(st *invState) {
 	st.ctx = hostrt.Ctx{}
+	clear(st.acts)
+	st.acts = st.acts[:0]
 	n.outbox.Put(st)
 }
 

@@ -14,6 +14,7 @@ import (
 type invState struct {
 	ctx    hostrt.Ctx
 	outbox []byte
+	acts   []hostrt.Action // the outbox parsed; aliases outbox
 }
 
 func (n *Node) getState() *invState {
@@ -54,6 +55,6 @@ func (n *Node) run(now, deadline time.Time, fn uintptr, arg []byte) (status int6
 	if st.ctx.OutboxLen > uint64(len(st.outbox)) {
 		return status, nil, st, fmt.Errorf("%w: length %d over capacity %d", hostrt.ErrOutbox, st.ctx.OutboxLen, len(st.outbox))
 	}
-	acts, err = hostrt.ParseOutbox(st.outbox[:st.ctx.OutboxLen])
-	return status, acts, st, err
+	st.acts, err = hostrt.AppendOutbox(st.acts[:0], st.outbox[:st.ctx.OutboxLen])
+	return status, st.acts, st, err
 }

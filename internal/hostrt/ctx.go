@@ -93,8 +93,11 @@ const recHeader = 32
 var ErrOutbox = errors.New("hostrt: corrupt outbox")
 
 // ParseOutbox decodes the records in b (Ctx.OutboxLen bytes of the outbox).
-func ParseOutbox(b []byte) ([]Action, error) {
-	var acts []Action
+func ParseOutbox(b []byte) ([]Action, error) { return AppendOutbox(nil, b) }
+
+// AppendOutbox is ParseOutbox appending to acts, for callers that reuse a
+// slice across runs (a node's hot path).
+func AppendOutbox(acts []Action, b []byte) ([]Action, error) {
 	le := binary.LittleEndian
 	for off := 0; off < len(b); {
 		if len(b)-off < recHeader {
