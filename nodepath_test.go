@@ -40,11 +40,11 @@ func (d *direct) Send(peer uint32, h wire.Header, m wire.Message) error {
 	return nil
 }
 
-func (d *direct) Connect(uint32) error              { return nil }
-func (d *direct) Peers() []transport.PeerInfo       { return nil }
-func (d *direct) Stats() transport.Stats            { return transport.Stats{} }
-func (d *direct) Close() error                      { return nil }
-func (d *direct) Addr() net.Addr                    { return nil }
+func (d *direct) Connect(uint32) error               { return nil }
+func (d *direct) Peers() []transport.PeerInfo        { return nil }
+func (d *direct) Stats() transport.Stats             { return transport.Stats{} }
+func (d *direct) Close() error                       { return nil }
+func (d *direct) Addr() net.Addr                     { return nil }
 func (d *direct) SetPeerAddr(id uint32, addr string) {}
 
 // BenchmarkNodePath is a cached invoke round trip between two nodes joined
