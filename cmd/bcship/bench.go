@@ -31,9 +31,9 @@ func newBench() *cobra.Command {
 func newBenchInvoke() *cobra.Command {
 	var size, iters int
 	var busy bool
-	var transports string
+	var transports, poll string
 	cmd := &cobra.Command{
-		Use:   "invoke [--size 64] [--iters 20000] [--transport both|tcp|shm]",
+		Use:   "invoke [--size 64] [--iters 20000] [--transport both|tcp|shm] [--poll both|netpoll|busy]",
 		Short: "Cached-invoke round trip between two nodes, over TCP and shared memory, vs Go TCP and UCX",
 		Long: `invoke measures the round trip of a cached invocation (the code is shipped
 once, then only its hash travels) between two in-process nodes, with the
@@ -45,7 +45,13 @@ same run. It runs the pair over loopback TCP and over shared memory
 ucx_perftest is installed (Debian: ucx-utils) it also runs UCX's ucp_am_lat
 in the same run, over TCP (UCX_TLS=tcp) and over UCX's own choice (shared
 memory on one host), and prints their round trips with invoke/ucx for each
-of our transports: like for like is tcp/tcp and shm/shm.`,
+of our transports.
+
+Each transport runs twice: with the nodes' default waiting (TCP read loops
+block in the netpoller, shared-memory loops sleep after a few µs) and with
+--busy-poll nodes ("busy" rows: loops spin, and a waiting caller reads its
+answer itself). ucx_perftest busy-polls, so like for like is the busy rows:
+tcp busy against UCX tcp, shm busy against UCX shm. --poll picks one mode.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var kinds []string
@@ -57,12 +63,24 @@ of our transports: like for like is tcp/tcp and shm/shm.`,
 			default:
 				return fmt.Errorf("bench: --transport %q: want both, tcp or shm", transports)
 			}
-			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, busy, kinds)
+			var modes []bool
+			switch {
+			case busy || poll == "busy":
+				modes = []bool{true}
+			case poll == "netpoll":
+				modes = []bool{false}
+			case poll == "both":
+				modes = []bool{false, true}
+			default:
+				return fmt.Errorf("bench: --poll %q: want both, netpoll or busy", poll)
+			}
+			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, modes, kinds)
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 64, "argument bytes (at least 32, the chase walk)")
 	cmd.Flags().IntVar(&iters, "iters", 20000, "round trips per measurement")
-	cmd.Flags().BoolVar(&busy, "busy-poll", false, "nodes busy-poll their sockets and rings")
+	cmd.Flags().BoolVar(&busy, "busy-poll", false, "only busy-polling nodes (--poll busy)")
+	cmd.Flags().StringVar(&poll, "poll", "both", "both, netpoll (the nodes' default) or busy (--busy-poll nodes)")
 	cmd.Flags().StringVar(&transports, "transport", "both", "both, tcp or shm (shared memory)")
 	return cmd
 }
@@ -110,7 +128,7 @@ func invokePair(ctx context.Context, kind string, size int, busy bool) (invoke, 
 	return invoke, am, closeAll, nil
 }
 
-func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool, kinds []string) error {
+func benchInvoke(ctx context.Context, w io.Writer, size, iters int, modes []bool, kinds []string) error {
 	if size < chase.Size || iters < 100 {
 		return fmt.Errorf("bench: --size must be at least %d and --iters at least 100", chase.Size)
 	}
@@ -141,19 +159,27 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool, k
 	}
 	// One pair at a time: the idle pair's loops would compete for the CPUs.
 	invokeP50 := map[string]time.Duration{}
+	var names []string
 	for _, kind := range kinds {
-		invoke, am, closeAll, err := invokePair(ctx, kind, size, busy)
-		if err != nil {
-			return fmt.Errorf("%s nodes: %w", kind, err)
-		}
-		p50, err := row("bcship invoke "+kind, invoke)
-		if err == nil {
-			invokeP50[kind] = p50
-			_, err = row("bcship AM "+kind, am)
-		}
-		closeAll()
-		if err != nil {
-			return err
+		for _, busy := range modes {
+			name := kind
+			if busy {
+				name += " busy"
+			}
+			invoke, am, closeAll, err := invokePair(ctx, kind, size, busy)
+			if err != nil {
+				return fmt.Errorf("%s nodes: %w", name, err)
+			}
+			p50, err := row("bcship invoke "+name, invoke)
+			if err == nil {
+				invokeP50[name] = p50
+				names = append(names, name)
+				_, err = row("bcship AM "+name, am)
+			}
+			closeAll()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	// UCX's active-message latency, when ucx_perftest is installed: the
@@ -177,8 +203,8 @@ func benchInvoke(ctx context.Context, w io.Writer, size, iters int, busy bool, k
 		}
 		rtt := 2 * r.oneWay
 		ratios := ""
-		for _, kind := range kinds {
-			ratios += fmt.Sprintf("  invoke %s/ucx %.2fx", kind, float64(invokeP50[kind])/float64(rtt))
+		for _, n := range names {
+			ratios += fmt.Sprintf("  invoke %s/ucx %.2fx", n, float64(invokeP50[n])/float64(rtt))
 		}
 		fmt.Fprintf(w, "%-22s p50 %8v  (round trip: 2x its one-way p50)%s\n", name, rtt.Round(100*time.Nanosecond), ratios)
 	}

@@ -174,14 +174,25 @@ func (t *Transport) recvLoop() {
 	}
 }
 
-// idle watches conns' heads for up to yieldEvery bursts and reports whether
-// one moved or a caller began to drive.
+// idle watches conns' heads for up to yieldEvery bursts; when one moves it
+// delivers at once, still holding role. It reports whether a head moved or
+// a caller began to drive.
 func (r *receiver) idle(conns []*conn) bool {
 	for range yieldEvery {
 		// Under role: a driver moves the rings' consumer positions.
 		r.role.Lock()
-		moved := r.drivers.Load() > 0 || watch(conns, pollBurst)
+		if r.drivers.Load() > 0 {
+			r.role.Unlock()
+			return true
+		}
+		moved, took := watch(conns, pollBurst), false
+		if moved {
+			took = r.receiveAll()
+		}
 		r.role.Unlock()
+		if took {
+			runtime.Gosched() // as the loop does after a delivery
+		}
 		if moved {
 			return true
 		}
