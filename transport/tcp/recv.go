@@ -313,7 +313,11 @@ const driveFor = 50 * time.Microsecond
 // Drive implements transport.Driver: the caller reads every connection
 // that has data and delivers what it holds, on its own goroutine, until
 // done is closed or driveFor has passed. Only with BusyPoll: without it, a
-// node has asked not to spin.
+// node has asked not to spin, and its read loops wait in the netpoller,
+// which a spinning caller starves: tried with peeking read loops, a
+// default-mode round trip went from 31 to 97 µs (the caller spun its 50 µs
+// while the peer's read loop waited for a netpoll that a yielding spinner
+// never lets run).
 func (t *Transport) Drive(done <-chan struct{}) bool {
 	if !t.cfg.BusyPoll {
 		return false
