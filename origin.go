@@ -120,7 +120,7 @@ func (n *Node) wait(ctx context.Context, c *call) error {
 	n.trMu.RLock()
 	drv := n.drv
 	n.trMu.RUnlock()
-	if drv != nil && drv.Drive(c.done) {
+	if drv != nil && drv.Drive(c.peer, c.done) {
 		return c.err
 	}
 	done := ctx.Done()

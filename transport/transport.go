@@ -107,11 +107,14 @@ type OneSided interface {
 type Driver interface {
 	// Drive polls for incoming frames and delivers them, to the Handler
 	// as usual but on the calling goroutine, until done is closed; then
-	// it reports true. It gives up and reports false after a short while
-	// (tens of microseconds) or when the transport closes, so that a
-	// caller waiting for a long chain does not hold a processor: the
-	// caller then waits as it would have without Drive.
-	Drive(done <-chan struct{}) bool
+	// it reports true. peer is the node the request went to (the answer
+	// is expected from it, or from further along a chain); a transport
+	// may decline at once when polling would not see that peer's answer.
+	// It gives up and reports false after a short while (tens of
+	// microseconds) or when the transport closes, so that a caller
+	// waiting for a long chain does not hold a processor: the caller then
+	// waits as it would have without Drive.
+	Drive(peer uint32, done <-chan struct{}) bool
 }
 
 // Drainer is implemented by transports that can stop taking connections

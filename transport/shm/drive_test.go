@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/transporttest"
 	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
@@ -85,7 +86,7 @@ func roundTrip(t *testing.T, a *Transport, ans *answers, seq uint64) bool {
 		t.Error(err)
 		return false
 	}
-	drove := a.Drive(done)
+	drove := a.Drive(2, done)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -175,14 +176,51 @@ func TestDriveGivesUp(t *testing.T) {
 	a, _ := drivePair(t)
 	never := make(chan struct{})
 	t0 := time.Now()
-	if a.Drive(never) {
+	if a.Drive(2, never) {
 		t.Fatal("Drive reported an answer that never came")
 	}
 	t.Logf("gave up after %v", time.Since(t0))
 	a.Close()
-	if a.Drive(never) {
+	if a.Drive(2, never) {
 		t.Fatal("Drive on a closed transport reported an answer")
 	}
 }
 
 var _ transport.Driver = (*Transport)(nil)
+
+// A peer reached over TCP is answered through the TCP read loop, which
+// waits in the netpoller: Drive declines at once for it (and for a peer it
+// does not know) rather than spin over the rings and delay that answer.
+func TestDriveDeclinesTCPPeer(t *testing.T) {
+	a, _ := start(t, 1, t.TempDir(), nil)
+	rb := transporttest.NewRecorder()
+	b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	a.SetPeerAddr(2, b.Addr().String())
+	if err := a.Send(2, wire.Header{}, seqAM(0, 8)); err != nil {
+		t.Fatal(err)
+	}
+	rb.Wait(t, 5*time.Second, "the message over TCP", func() bool { return len(rb.Msgs) == 1 })
+	if _, ok := conns(a, 2); ok {
+		t.Fatal("a TCP-only peer got a shared-memory connection")
+	}
+	never := make(chan struct{})
+	for _, peer := range []uint32{2, 99} {
+		// A Drive that spins never returns within driveFor; one that
+		// declines does, unless the machine preempts it: a few tries.
+		fastest := time.Hour
+		for range 5 {
+			t0 := time.Now()
+			if a.Drive(peer, never) {
+				t.Fatalf("Drive for peer %d reported an answer", peer)
+			}
+			fastest = min(fastest, time.Since(t0))
+		}
+		if fastest >= driveFor {
+			t.Errorf("Drive for peer %d spun (fastest return %v) instead of declining", peer, fastest)
+		}
+	}
+}

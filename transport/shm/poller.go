@@ -222,10 +222,12 @@ const (
 
 // Drive implements transport.Driver: the caller polls the rings and
 // delivers what arrives, on its own goroutine, until done is closed or
-// driveFor has passed.
-func (t *Transport) Drive(done <-chan struct{}) bool {
+// driveFor has passed. It declines when peer is not reached through shared
+// memory: that answer comes over TCP, whose read loop waits in the
+// netpoller, and a spinning caller would only delay it.
+func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 	r := &t.rcv
-	if r.stop.Load() {
+	if r.stop.Load() || !t.onShm(peer) {
 		return false
 	}
 	r.drivers.Add(1)
@@ -370,4 +372,12 @@ func (t *Transport) sleep(conns []*conn) {
 		guard(func() error { c.rx.r.wakeConsumer(); return nil })
 	}
 	wg.Wait()
+}
+
+// onShm reports whether peer has a live shared-memory connection.
+func (t *Transport) onShm(peer uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := t.peers[peer]
+	return ps != nil && ps.Conn != nil && !ps.Conn.stop.Load()
 }

@@ -103,7 +103,7 @@ func roundTrip(t *testing.T, a *Transport, rep *replies, id uint64) bool {
 		t.Error(err)
 		return false
 	}
-	drove := a.Drive(done)
+	drove := a.Drive(2, done)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -188,15 +188,15 @@ func TestDriveConcurrent(t *testing.T) {
 func TestDriveDeclinesAndGivesUp(t *testing.T) {
 	quiet, _ := start(t, 3, nil)
 	never := make(chan struct{})
-	if quiet.Drive(never) {
+	if quiet.Drive(2, never) {
 		t.Fatal("Drive without BusyPoll reported an answer")
 	}
 	a, _ := drivePair(t)
-	if a.Drive(never) {
+	if a.Drive(2, never) {
 		t.Fatal("Drive reported an answer that never came")
 	}
 	a.Close()
-	if a.Drive(never) {
+	if a.Drive(2, never) {
 		t.Fatal("Drive on a closed transport reported an answer")
 	}
 }
@@ -318,7 +318,7 @@ func BenchmarkDrive(b *testing.B) {
 		if err := a.Send(2, wire.Header{RequestID: id}, get); err != nil {
 			b.Fatal(err)
 		}
-		if !a.Drive(done) {
+		if !a.Drive(2, done) {
 			<-done
 		}
 		rtts = append(rtts, time.Since(t0))

@@ -318,7 +318,7 @@ const driveFor = 50 * time.Microsecond
 // default-mode round trip went from 31 to 97 µs (the caller spun its 50 µs
 // while the peer's read loop waited for a netpoll that a yielding spinner
 // never lets run).
-func (t *Transport) Drive(done <-chan struct{}) bool {
+func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 	if !t.cfg.BusyPoll {
 		return false
 	}
