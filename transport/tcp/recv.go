@@ -242,7 +242,7 @@ func (c *conn) readFrame() error {
 			if _, err := io.CopyN(io.Discard, c.br, int64(f.Length)); err != nil {
 				return err
 			}
-			c.lastRecv.Store(time.Now().UnixNano())
+			c.recvs.Add(1)
 			return nil
 		}
 		if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
@@ -253,13 +253,8 @@ func (c *conn) readFrame() error {
 		}
 		return err
 	}
-	// From here until the frame is handled, the peer is not silent; then
-	// the frame counts as its last sign of life (one clock read a frame).
-	c.inHandler.Store(true)
-	defer func() {
-		c.lastRecv.Store(time.Now().UnixNano())
-		c.inHandler.Store(false)
-	}()
+	// The heartbeat loop sees frames by this count; no clock read here.
+	c.recvs.Add(1)
 	t.bytesRecv.Add(uint64(wire.HeaderSize + len(f.Payload)))
 	t.framesRecv.Add(1)
 	if f.Type == wire.TypeHello {
@@ -284,7 +279,10 @@ func (c *conn) readFrame() error {
 		}
 		return nil
 	}
+	c.inHandler.Store(true)
 	t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
+	c.recvs.Add(1) // the handler's end: time in it was not the peer's silence
+	c.inHandler.Store(false)
 	return nil
 }
 
