@@ -77,20 +77,6 @@ func BenchmarkNodePath(b *testing.B) {
 	if _, err := nodes[1].InvokeHash(ctx, 2, h, "chase", arg); err != nil { // ships, qualifies for inline
 		b.Fatal(err)
 	}
-	b.Run("invokehash", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := nodes[1].InvokeHash(ctx, 2, h, "chase", arg); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("am", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := nodes[1].CallAM(ctx, 2, "chase", arg); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchCalls(b, "invokehash", func() (*Result, error) { return nodes[1].InvokeHash(ctx, 2, h, "chase", arg) })
+	benchCalls(b, "am", func() (*Result, error) { return nodes[1].CallAM(ctx, 2, "chase", arg) })
 }

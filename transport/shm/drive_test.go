@@ -2,9 +2,6 @@ package shm
 
 import (
 	"encoding/binary"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,52 +11,24 @@ import (
 	"github.com/bcship/bcship/wire"
 )
 
-// answers is a Handler that closes the channel registered for an AM's
-// sequence number and notes whether it ran inside Drive.
-type answers struct {
-	mu      sync.Mutex
-	waiting map[uint64]chan struct{}
-	got     map[uint64]int
-	driven  int // deliveries made on a goroutine inside Drive
-}
+// answerAMs hands every AM's sequence number to Answers.
+type answerAMs struct{ *transporttest.Answers }
 
-func (a *answers) expect(seq uint64) chan struct{} {
-	ch := make(chan struct{})
-	a.mu.Lock()
-	a.waiting[seq] = ch
-	a.mu.Unlock()
-	return ch
-}
-
-func (a *answers) HandleMessage(_ uint32, _ wire.Header, m wire.Message) {
-	am, ok := m.(*wire.AM)
-	if !ok || len(am.Arg) < 8 {
-		return
-	}
-	seq := binary.LittleEndian.Uint64(am.Arg)
-	buf := make([]byte, 4096)
-	inDrive := strings.Contains(string(buf[:runtime.Stack(buf, false)]), "shm.(*Transport).Drive")
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.got[seq]++
-	if inDrive {
-		a.driven++
-	}
-	if ch := a.waiting[seq]; ch != nil {
-		delete(a.waiting, seq)
-		close(ch)
+func (a answerAMs) HandleMessage(_ uint32, _ wire.Header, m wire.Message) {
+	if am, ok := m.(*wire.AM); ok && len(am.Arg) >= 8 {
+		a.Arrived(binary.LittleEndian.Uint64(am.Arg))
 	}
 }
 
-func (a *answers) PeerDown(uint32, error) {}
+func (a answerAMs) PeerDown(uint32, error) {}
 
-// drivePair starts node 1 with an answers handler and node 2 echoing every
-// message back.
-func drivePair(t *testing.T) (*Transport, *answers) {
+// drivePair starts node 1, whose answers go to the returned Answers, and
+// node 2 echoing every message back, on shared memory.
+func drivePair(t *testing.T) (*Transport, *transporttest.Answers, transporttest.DriveFuncs) {
 	t.Helper()
 	dir := t.TempDir()
-	ans := &answers{waiting: map[uint64]chan struct{}{}, got: map[uint64]int{}}
-	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: ans}, Dir: dir})
+	ans := transporttest.NewAnswers("shm.(*Transport).Drive")
+	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: answerAMs{ans}}, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,104 +45,38 @@ func drivePair(t *testing.T) (*Transport, *answers) {
 	if err := a.Connect(2); err != nil {
 		t.Fatal(err)
 	}
-	return a, ans
-}
-
-// roundTrip sends seq to node 2 and waits for the echo, driving first.
-func roundTrip(t *testing.T, a *Transport, ans *answers, seq uint64) bool {
-	done := ans.expect(seq)
-	if err := a.Send(2, wire.Header{}, seqAM(seq, 56)); err != nil {
-		t.Error(err)
-		return false
+	f := transporttest.DriveFuncs{
+		Send:  func(id uint64) error { return a.Send(2, wire.Header{}, seqAM(id, 56)) },
+		Drive: func(done <-chan struct{}) bool { return a.Drive(2, done) },
 	}
-	drove := a.Drive(2, done)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("echo %d never arrived (drove: %v)", seq, drove)
-	}
-	return drove
+	return a, ans, f
 }
 
 // A caller that drives receives its answer on its own goroutine; once it
 // stops, the receive loop takes over again and misses nothing.
 func TestDrive(t *testing.T) {
-	a, ans := drivePair(t)
-	const n = 500
-	drove := 0
-	for i := range uint64(n) {
-		if roundTrip(t, a, ans, i) {
-			drove++
-		}
-	}
+	a, ans, f := drivePair(t)
 	if _, ok := conns(a, 2); !ok {
 		t.Fatal("the pair is not on shared memory")
 	}
-	ans.mu.Lock()
-	driven := ans.driven
-	ans.mu.Unlock()
-	t.Logf("%d of %d answers seen by Drive, %d delivered inside it", drove, n, driven)
-	if drove == 0 || driven == 0 {
-		t.Fatalf("no answer was delivered inside Drive (%d driven, %d delivered there)", drove, driven)
-	}
-	if got := a.rcv.drives.Load(); got != uint64(drove) {
-		t.Errorf("drives counter %d, Drive reported %d", got, drove)
-	}
-
-	// Nobody drives now: the loop must be back.
-	var chans []chan struct{}
-	for i := range uint64(10) {
-		seq := n + i
-		chans = append(chans, ans.expect(seq))
-		if err := a.Send(2, wire.Header{}, seqAM(seq, 56)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, ch := range chans {
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("echo %d after the drives never arrived: the receive loop did not resume", n+i)
-		}
-	}
-	ans.mu.Lock()
-	defer ans.mu.Unlock()
-	for seq := range uint64(n + 10) {
-		if ans.got[seq] != 1 {
-			t.Errorf("echo %d delivered %d times", seq, ans.got[seq])
-		}
+	before := a.rcv.drives.Load()
+	ans.CheckDrive(t, f, 500)
+	if a.rcv.drives.Load() == before {
+		t.Error("the drives counter did not move")
 	}
 }
 
 // Several callers driving at once share the rings: each answer is
 // delivered once, to whoever polls, and every caller sees its own.
 func TestDriveConcurrent(t *testing.T) {
-	a, ans := drivePair(t)
-	const callers, each = 4, 200
-	var wg sync.WaitGroup
-	for c := range uint64(callers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range uint64(each) {
-				roundTrip(t, a, ans, c*each+i)
-			}
-		}()
-	}
-	wg.Wait()
-	ans.mu.Lock()
-	defer ans.mu.Unlock()
-	for seq := range uint64(callers * each) {
-		if ans.got[seq] != 1 {
-			t.Errorf("echo %d delivered %d times", seq, ans.got[seq])
-		}
-	}
+	_, ans, f := drivePair(t)
+	ans.CheckDriveConcurrent(t, f, 4, 200)
 }
 
 // Drive gives up on an answer that does not come, rather than hold the
 // processor, and returns at once on a closed transport.
 func TestDriveGivesUp(t *testing.T) {
-	a, _ := drivePair(t)
+	a, _, _ := drivePair(t)
 	never := make(chan struct{})
 	t0 := time.Now()
 	if a.Drive(2, never) {
@@ -185,8 +88,6 @@ func TestDriveGivesUp(t *testing.T) {
 		t.Fatal("Drive on a closed transport reported an answer")
 	}
 }
-
-var _ transport.Driver = (*Transport)(nil)
 
 // A peer reached over TCP is answered through the TCP read loop, which
 // waits in the netpoller: Drive declines at once for it (and for a peer it
@@ -224,3 +125,5 @@ func TestDriveDeclinesTCPPeer(t *testing.T) {
 		}
 	}
 }
+
+var _ transport.Driver = (*Transport)(nil)

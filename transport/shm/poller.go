@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/spin"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -245,8 +246,8 @@ func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 			t.ringBell()
 		}
 	}()
-	var start time.Time
-	for i := 1; ; i++ {
+	var pace spin.Pacer
+	for {
 		if r.role.TryLock() {
 			if r.adopt() {
 				adopted = true
@@ -265,15 +266,9 @@ func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 		if r.stop.Load() {
 			return false
 		}
-		if i%yieldEvery != 0 {
-			continue
-		}
-		if start.IsZero() {
-			start = time.Now()
-		} else if time.Since(start) > driveFor {
+		if !pace.Next(yieldEvery, driveFor) {
 			return false
 		}
-		runtime.Gosched()
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,53 +12,20 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/transporttest"
 	"github.com/bcship/bcship/wire"
 )
 
-// replies is a Handler that closes the channel registered for a
-// GET_REPLY's request id and counts deliveries made inside Drive.
-type replies struct {
-	mu      sync.Mutex
-	waiting map[uint64]chan struct{}
-	got     map[uint64]int
-	driven  int
-	fast    bool // benchmarks: do not look at the stack
-}
+// answerReplies hands every GET_REPLY's request id to Answers.
+type answerReplies struct{ *transporttest.Answers }
 
-func newReplies() *replies {
-	return &replies{waiting: map[uint64]chan struct{}{}, got: map[uint64]int{}}
-}
-
-func (r *replies) expect(id uint64) chan struct{} {
-	ch := make(chan struct{})
-	r.mu.Lock()
-	r.waiting[id] = ch
-	r.mu.Unlock()
-	return ch
-}
-
-func (r *replies) HandleMessage(_ uint32, h wire.Header, m wire.Message) {
-	if _, ok := m.(*wire.GetReply); !ok {
-		return
-	}
-	inDrive := false
-	if !r.fast {
-		buf := make([]byte, 4096)
-		inDrive = strings.Contains(string(buf[:runtime.Stack(buf, false)]), "tcp.(*Transport).Drive")
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got[h.RequestID]++
-	if inDrive {
-		r.driven++
-	}
-	if ch := r.waiting[h.RequestID]; ch != nil {
-		delete(r.waiting, h.RequestID)
-		close(ch)
+func (a answerReplies) HandleMessage(_ uint32, h wire.Header, m wire.Message) {
+	if _, ok := m.(*wire.GetReply); ok {
+		a.Arrived(h.RequestID)
 	}
 }
 
-func (r *replies) PeerDown(uint32, error) {}
+func (a answerReplies) PeerDown(uint32, error) {}
 
 // answerer answers every GET with a GET_REPLY and keeps nothing.
 type answerer struct{ t *Transport }
@@ -72,114 +38,50 @@ func (a *answerer) HandleMessage(from uint32, h wire.Header, m wire.Message) {
 
 func (a *answerer) PeerDown(uint32, error) {}
 
-// drivePair starts node 1 (replies) and node 2 (answering GETs), both
-// busy-polling, and connects them.
-func drivePair(t *testing.T) (*Transport, *replies) {
+// drivePair starts node 1, whose answers go to the returned Answers, and
+// node 2 answering GETs, both busy-polling, and connects them.
+func drivePair(t testing.TB, frame string) (*Transport, *transporttest.Answers, transporttest.DriveFuncs) {
 	t.Helper()
-	rep := newReplies()
-	a, err := New(Config{Self: 1, Listen: "127.0.0.1:0", Handler: rep, BusyPoll: true})
+	ans := transporttest.NewAnswers(frame)
+	a, err := New(Config{Self: 1, Listen: "127.0.0.1:0", Handler: answerReplies{ans}, BusyPoll: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	ans := &answerer{}
-	b, err := New(Config{Self: 2, Listen: "127.0.0.1:0", Handler: ans, BusyPoll: true})
+	srv := &answerer{}
+	b, err := New(Config{Self: 2, Listen: "127.0.0.1:0", Handler: srv, BusyPoll: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans.t = b
+	srv.t = b
 	t.Cleanup(func() { b.Close() })
 	a.SetPeerAddr(2, b.Addr().String())
 	if err := a.Connect(2); err != nil {
 		t.Fatal(err)
 	}
-	return a, rep
+	get := &wire.Get{Region: "r"}
+	f := transporttest.DriveFuncs{
+		Send:  func(id uint64) error { return a.Send(2, wire.Header{RequestID: id}, get) },
+		Drive: func(done <-chan struct{}) bool { return a.Drive(2, done) },
+	}
+	return a, ans, f
 }
 
-// roundTrip sends GET id to node 2 and waits for its reply, driving first.
-func roundTrip(t *testing.T, a *Transport, rep *replies, id uint64) bool {
-	done := rep.expect(id)
-	if err := a.Send(2, wire.Header{RequestID: id}, &wire.Get{Region: "r"}); err != nil {
-		t.Error(err)
-		return false
-	}
-	drove := a.Drive(2, done)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("reply %d never arrived (drove: %v)", id, drove)
-	}
-	return drove
-}
+const driveFrame = "tcp.(*Transport).Drive"
 
 // A caller that drives reads its answer from the socket on its own
 // goroutine; once it stops, the read loop takes over again and misses
 // nothing.
 func TestDrive(t *testing.T) {
-	a, rep := drivePair(t)
-	const n = 500
-	drove := 0
-	for i := range uint64(n) {
-		if roundTrip(t, a, rep, i+1) {
-			drove++
-		}
-	}
-	rep.mu.Lock()
-	driven := rep.driven
-	rep.mu.Unlock()
-	t.Logf("%d of %d replies seen by Drive, %d delivered inside it", drove, n, driven)
-	if drove == 0 || driven == 0 {
-		t.Fatalf("no reply was delivered inside Drive (%d seen, %d delivered there)", drove, driven)
-	}
-
-	// Nobody drives now: the read loop must be back.
-	var chans []chan struct{}
-	for i := range uint64(10) {
-		id := n + 1 + i
-		chans = append(chans, rep.expect(id))
-		if err := a.Send(2, wire.Header{RequestID: id}, &wire.Get{Region: "r"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, ch := range chans {
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("reply %d after the drives never arrived: the read loop did not resume", n+1+i)
-		}
-	}
-	rep.mu.Lock()
-	defer rep.mu.Unlock()
-	for id := range uint64(n + 10) {
-		if rep.got[id+1] != 1 {
-			t.Errorf("reply %d delivered %d times", id+1, rep.got[id+1])
-		}
-	}
+	_, ans, f := drivePair(t, driveFrame)
+	ans.CheckDrive(t, f, 500)
 }
 
 // Callers driving at once share the connections: each reply is delivered
 // once, and every caller gets its own.
 func TestDriveConcurrent(t *testing.T) {
-	a, rep := drivePair(t)
-	const callers, each = 4, 200
-	var wg sync.WaitGroup
-	for c := range uint64(callers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range uint64(each) {
-				roundTrip(t, a, rep, 1+c*each+i)
-			}
-		}()
-	}
-	wg.Wait()
-	rep.mu.Lock()
-	defer rep.mu.Unlock()
-	for id := range uint64(callers * each) {
-		if rep.got[id+1] != 1 {
-			t.Errorf("reply %d delivered %d times", id+1, rep.got[id+1])
-		}
-	}
+	_, ans, f := drivePair(t, driveFrame)
+	ans.CheckDriveConcurrent(t, f, 4, 200)
 }
 
 // Without BusyPoll a node has asked not to spin: Drive declines at once.
@@ -191,7 +93,7 @@ func TestDriveDeclinesAndGivesUp(t *testing.T) {
 	if quiet.Drive(2, never) {
 		t.Fatal("Drive without BusyPoll reported an answer")
 	}
-	a, _ := drivePair(t)
+	a, _, _ := drivePair(t, driveFrame)
 	if a.Drive(2, never) {
 		t.Fatal("Drive reported an answer that never came")
 	}
@@ -205,7 +107,7 @@ func TestDriveDeclinesAndGivesUp(t *testing.T) {
 // with a typed ERROR and dropped, wherever it was read; the caller's own
 // round trips go on.
 func TestDriveBadFrame(t *testing.T) {
-	a, rep := drivePair(t)
+	a, ans, f := drivePair(t, driveFrame)
 	raw, err := net.Dial("tcp", a.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +135,7 @@ func TestDriveBadFrame(t *testing.T) {
 				return
 			default:
 			}
-			roundTrip(t, a, rep, id)
+			ans.RoundTrip(t, f, id)
 		}
 	}()
 	time.Sleep(5 * time.Millisecond)
@@ -286,25 +188,7 @@ var _ transport.Driver = (*Transport)(nil)
 // (BusyPoll): a GET answered at once by the peer's read loop. It is the
 // floor under a node's invoke round trip over TCP.
 func BenchmarkDrive(b *testing.B) {
-	rep := newReplies()
-	rep.fast = true
-	a, err := New(Config{Self: 1, Listen: "127.0.0.1:0", Handler: rep, BusyPoll: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
-	ans := &answerer{}
-	y, err := New(Config{Self: 2, Listen: "127.0.0.1:0", Handler: ans, BusyPoll: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer y.Close()
-	ans.t = y
-	a.SetPeerAddr(2, y.Addr().String())
-	if err := a.Connect(2); err != nil {
-		b.Fatal(err)
-	}
-	get := &wire.Get{Region: "r"}
+	_, ans, f := drivePair(b, "")
 	id := uint64(0)
 	var rtts []time.Duration
 	defer func() {
@@ -314,11 +198,11 @@ func BenchmarkDrive(b *testing.B) {
 	for b.Loop() {
 		t0 := time.Now()
 		id++
-		done := rep.expect(id)
-		if err := a.Send(2, wire.Header{RequestID: id}, get); err != nil {
+		done := ans.Expect(id)
+		if err := f.Send(id); err != nil {
 			b.Fatal(err)
 		}
-		if !a.Drive(2, done) {
+		if !f.Drive(done) {
 			<-done
 		}
 		rtts = append(rtts, time.Since(t0))

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bcship/bcship/transport/internal/spin"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -322,8 +323,8 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 	}
 	t.aside.enter()
 	defer t.aside.leave()
-	var start time.Time
-	for i := 1; ; i++ {
+	var pace spin.Pacer
+	for {
 		conns := t.live.Load()
 		if conns == nil {
 			return false // closed
@@ -343,15 +344,9 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 			return true
 		default:
 		}
-		if i%yieldEvery != 0 {
-			continue
-		}
-		if start.IsZero() {
-			start = time.Now()
-		} else if time.Since(start) > driveFor {
+		if !pace.Next(yieldEvery, driveFor) {
 			return false
 		}
-		runtime.Gosched()
 	}
 }
 
