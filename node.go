@@ -118,12 +118,15 @@ type Node struct {
 	runMu  sync.RWMutex // orders goRun's wg.Add before Close's wg.Wait
 	wg     sync.WaitGroup
 
-	trMu  sync.RWMutex
-	tr    transport.Transport
-	ep    transport.Endpoint // the same transport: listener and address book
-	one   transport.OneSided // the same transport when it has one-sided access, else nil
-	drv   transport.Driver   // the same transport when callers may drive it, else nil
-	peers map[uint32]string  // guarded by trMu
+	trMu sync.RWMutex
+	tr   transport.Transport
+	ep   transport.Endpoint // the same transport: listener and address book
+	one  transport.OneSided // the same transport when it has one-sided access, else nil
+	// hot is tr, and the same transport when callers may drive it, for
+	// the request paths, which read them without trMu: set once by
+	// setTransport, never changed.
+	hot   atomic.Pointer[hotPath]
+	peers map[uint32]string // guarded by trMu
 
 	cache   *codeCache
 	regions atomic.Pointer[regionSet]
@@ -332,7 +335,8 @@ func (n *Node) setTransport(t transport.Endpoint) error {
 	if n.tr != nil {
 		return fmt.Errorf("%w: node already started", ErrConfig)
 	}
-	n.tr, n.ep, n.one, n.drv = t, t, one, drv
+	n.tr, n.ep, n.one = t, t, one
+	n.hot.Store(&hotPath{tr: t, drv: drv})
 	return nil
 }
 
@@ -399,12 +403,17 @@ func (n *Node) transport() (transport.Transport, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
-	n.trMu.RLock()
-	defer n.trMu.RUnlock()
-	if n.tr == nil {
+	h := n.hot.Load()
+	if h == nil {
 		return nil, ErrNotStarted
 	}
-	return n.tr, nil
+	return h.tr, nil
+}
+
+// hotPath is what every request needs of the transport.
+type hotPath struct {
+	tr  transport.Transport
+	drv transport.Driver
 }
 
 // send sends m to peer; h.Type and h.Source are filled in.

@@ -117,10 +117,7 @@ func (n *Node) failAll(match func(*call) bool, err error) {
 // wait waits for c or ctx; on ctx it withdraws c. When the transport lets
 // callers drive it, the caller first polls for the answer itself.
 func (n *Node) wait(ctx context.Context, c *call) error {
-	n.trMu.RLock()
-	drv := n.drv
-	n.trMu.RUnlock()
-	if drv != nil && drv.Drive(c.peer, c.done) {
+	if h := n.hot.Load(); h != nil && h.drv != nil && h.drv.Drive(c.peer, c.done) {
 		return c.err
 	}
 	done := ctx.Done()
@@ -268,10 +265,12 @@ func (n *Node) markKnown(node uint32, h bundle.Digest) {
 	k[h] = true
 }
 
-func (n *Node) isKnown(node uint32, h bundle.Digest) bool {
+// mustShip reports whether this node has h to ship and node is not known
+// to have it.
+func (n *Node) mustShip(node uint32, h bundle.Digest) bool {
 	n.smu.Lock()
 	defer n.smu.Unlock()
-	return n.known[node][h]
+	return n.store[h] != nil && !n.known[node][h]
 }
 
 // Invoke runs entry of code on node with arg and waits for the result of
@@ -312,7 +311,7 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 		hj := j
 		n.goRun(func() { n.execute(&hj, time.Time{}) })
 	} else {
-		if s := n.lookupStore(h); s != nil && !n.isKnown(node, h) {
+		if n.mustShip(node, h) {
 			// Pipelined ahead of the INVOKE on the same connection; the
 			// node installs it before it reads the INVOKE.
 			if err := n.shipTo(node, h, 0); err != nil {
