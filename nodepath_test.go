@@ -77,6 +77,7 @@ func BenchmarkNodePath(b *testing.B) {
 	if _, err := nodes[1].InvokeHash(ctx, 2, h, "chase", arg); err != nil { // ships, qualifies for inline
 		b.Fatal(err)
 	}
+	benchCalls(b, "invoke", func() (*Result, error) { return nodes[1].Invoke(ctx, 2, code, "chase", arg) })
 	benchCalls(b, "invokehash", func() (*Result, error) { return nodes[1].InvokeHash(ctx, 2, h, "chase", arg) })
 	benchCalls(b, "am", func() (*Result, error) { return nodes[1].CallAM(ctx, 2, "chase", arg) })
 }
