@@ -229,6 +229,14 @@ func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
 			}
 			return n, err
 		}
+		if wait && c.br.Buffered() == 0 {
+			// The frame likely readied a goroutine (a caller waiting for
+			// this answer): let it run now, on this processor, rather
+			// than after our next read has found the socket empty and
+			// parked us. Measured with default nodes: invoke round trip
+			// 31 → 21–25 µs, a GET-driven chase 9.5 → 6 ms at 256 hops.
+			runtime.Gosched()
+		}
 	}
 }
 
