@@ -25,10 +25,15 @@ import (
 // scheduler must wake: two hand-offs that cost more than the kernel's own
 // loopback round trip. While callers drive, read loops step aside.
 //
-// The loop waits for readability without the role (it peeks), takes the
-// role, and delivers every whole frame the socket holds without waiting
-// for more (pump); a frame that has begun is read to its end, waiting for
-// its bytes if needed (a peer writes a frame at once, so that is short).
+// Without BusyPoll nobody drives: the read loop keeps the role and blocks
+// in its reads like any net.Conn reader, yielding once its socket is
+// drained so that the caller a frame readied runs at once. With BusyPoll
+// the loop takes the role for one look at a time (a non-blocking read that
+// delivers every whole frame the socket holds: pump), and after a few
+// milliseconds without a frame waits for readability without the role (it
+// peeks). Either way a frame that has begun is read to its end, waiting
+// for its bytes if needed (a peer writes a frame at once, so that is
+// short).
 
 // errNoData is sockReader's answer to a poll that found the socket empty.
 var errNoData = errors.New("tcp: no data")
