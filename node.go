@@ -119,14 +119,13 @@ type Node struct {
 	wg     sync.WaitGroup
 
 	trMu sync.RWMutex
-	tr   transport.Transport
-	ep   transport.Endpoint // the same transport: listener and address book
-	one  transport.OneSided // the same transport when it has one-sided access, else nil
-	// hot is tr, and the same transport when callers may drive it, for
-	// the request paths, which read them without trMu: set once by
-	// setTransport, never changed.
+	// hot is the transport, and the same transport when callers may drive
+	// it: set once by setTransport (under trMu), never changed, so the
+	// request paths read it without trMu.
 	hot   atomic.Pointer[hotPath]
-	peers map[uint32]string // guarded by trMu
+	ep    transport.Endpoint // the same transport: listener and address book
+	one   transport.OneSided // the same transport when it has one-sided access, else nil
+	peers map[uint32]string  // guarded by trMu
 
 	cache   *codeCache
 	regions atomic.Pointer[regionSet]
@@ -332,10 +331,10 @@ func (n *Node) setTransport(t transport.Endpoint) error {
 	}
 	n.trMu.Lock()
 	defer n.trMu.Unlock()
-	if n.tr != nil {
+	if n.hot.Load() != nil {
 		return fmt.Errorf("%w: node already started", ErrConfig)
 	}
-	n.tr, n.ep, n.one = t, t, one
+	n.ep, n.one = t, one
 	n.hot.Store(&hotPath{tr: t, drv: drv})
 	return nil
 }
@@ -436,11 +435,11 @@ func (n *Node) Close() error {
 	}
 	n.cancel()
 	n.failAll(func(*call) bool { return true }, ErrClosed)
-	n.trMu.Lock()
-	t := n.tr
+	n.trMu.Lock() // after a Start that is installing its transport
+	h := n.hot.Load()
 	n.trMu.Unlock()
-	if t != nil {
-		t.Close()
+	if h != nil {
+		h.tr.Close()
 	}
 	n.wg.Wait()
 	n.ex.Close()

@@ -129,9 +129,7 @@ type childStats struct {
 
 func statsOf(n *Node) childStats {
 	s := childStats{Stats: n.Stats()}
-	n.trMu.RLock()
-	rt, _ := n.tr.(*rdma.Transport)
-	n.trMu.RUnlock()
+	rt, _ := n.Transport().(*rdma.Transport)
 	if rt != nil {
 		s.Conns = rt.Conns()
 	}

@@ -36,11 +36,9 @@ func rdmaDevice(t testing.TB) string {
 // rdmaOf is n's RDMA transport.
 func rdmaOf(t testing.TB, n *Node) *rdma.Transport {
 	t.Helper()
-	n.trMu.RLock()
-	defer n.trMu.RUnlock()
-	rt, ok := n.tr.(*rdma.Transport)
+	rt, ok := n.Transport().(*rdma.Transport)
 	if !ok {
-		t.Fatalf("node %d runs on %T, not RDMA", n.ID(), n.tr)
+		t.Fatalf("node %d runs on %T, not RDMA", n.ID(), n.Transport())
 	}
 	return rt
 }
