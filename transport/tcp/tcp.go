@@ -95,7 +95,7 @@ type Transport struct {
 
 	tick  atomic.Uint64           // heartbeat ticks, from 1: writes renew their deadline per tick
 	aside aside                   // read loops wait here while callers drive
-	live  atomic.Pointer[[]*conn] // the connections, for Drive; nil after Close
+	live  atomic.Pointer[[]*conn] // conns as a slice, for Drive and the heartbeats; nil after Close
 }
 
 var (
@@ -500,22 +500,19 @@ func (t *Transport) heartbeatLoop() {
 	// its last frame: 0.9–1.0 s with the defaults.
 	tick := time.NewTicker(min(t.cfg.Heartbeat, t.cfg.DeadAfter/8))
 	defer tick.Stop()
-	var live []*conn
 	for {
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		live = live[:0]
-		t.mu.Lock()
-		for c := range t.conns {
-			live = append(live, c)
+		live := t.live.Load()
+		if live == nil {
+			return // closed
 		}
-		t.mu.Unlock()
 		t.tick.Add(1)
 		now := time.Now().UnixNano()
-		for _, c := range live {
+		for _, c := range *live {
 			if r := c.recvs.Load(); r != c.hbRecvs || c.inHandler.Load() {
 				c.hbRecvs, c.hbRecvAt = r, now
 			}
@@ -568,11 +565,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
-	t.live.Store(nil)
-	conns := make([]*conn, 0, len(t.conns))
-	for c := range t.conns {
-		conns = append(conns, c)
-	}
+	conns := *t.live.Swap(nil)
 	t.mu.Unlock()
 	t.cancel()
 	if t.ln != nil {
