@@ -59,9 +59,8 @@ type receiver struct {
 	frames [][]byte
 	over   []wire.Header
 
-	drivers atomic.Int32  // callers in Drive
-	parked  atomic.Bool   // the loop waits on resume for drivers to leave
-	resume  chan struct{} // buffered 1: the last driver out wakes the loop
+	aside   spin.Aside    // the loop waits here while callers drive
+	closing chan struct{} // closed by Close: releases the loop from aside
 	drives  atomic.Uint64 // Drive calls that saw their answer
 }
 
@@ -122,8 +121,8 @@ func (t *Transport) recvLoop() {
 		busy    = t.cfg.TCP.BusyPoll
 	)
 	for {
-		if r.drivers.Load() > 0 {
-			r.stepAside()
+		if r.aside.Active() {
+			r.aside.Wait(r.closing)
 			last = time.Now()
 		}
 		r.role.Lock()
@@ -182,7 +181,7 @@ func (r *receiver) idle(conns []*conn) bool {
 	for range yieldEvery {
 		// Under role: a driver moves the rings' consumer positions.
 		r.role.Lock()
-		if r.drivers.Load() > 0 {
+		if r.aside.Active() {
 			r.role.Unlock()
 			return true
 		}
@@ -201,25 +200,11 @@ func (r *receiver) idle(conns []*conn) bool {
 	return false
 }
 
-// stepAside parks the loop while callers drive; the last one out wakes it.
-func (r *receiver) stepAside() {
-	for r.drivers.Load() > 0 && !r.stop.Load() {
-		r.parked.Store(true)
-		if r.drivers.Load() > 0 {
-			<-r.resume
-		}
-		r.parked.Store(false)
-	}
-}
-
-// driveBurst is how many passes a driving caller makes over the rings
-// between yields of its processor (see pollBurst), and driveFor how long
-// it drives before it leaves the rings to the receive loop and blocks: a
-// caller that waits for a long chain must not hold a processor.
-const (
-	driveBurst = pollBurst
-	driveFor   = 50 * time.Microsecond
-)
+// driveFor is how long a caller drives before it leaves the rings to the
+// receive loop and blocks: a caller that waits for a long chain must not
+// hold a processor. Between yields it watches the rings in bursts of
+// pollBurst, as the loop does.
+const driveFor = 50 * time.Microsecond
 
 // Drive implements transport.Driver: the caller polls the rings and
 // delivers what arrives, on its own goroutine, until done is closed or
@@ -231,15 +216,10 @@ func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 	if r.stop.Load() || !t.onShm(peer) {
 		return false
 	}
-	r.drivers.Add(1)
+	r.aside.Enter()
 	adopted := false
 	defer func() {
-		if r.drivers.Add(-1) == 0 && r.parked.Load() {
-			select {
-			case r.resume <- struct{}{}:
-			default:
-			}
-		}
+		r.aside.Leave()
 		if adopted {
 			// The loop may sleep without watching the connections we
 			// adopted; it must look at them now.
@@ -252,7 +232,7 @@ func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 			if r.adopt() {
 				adopted = true
 			}
-			if watch(r.conns, driveBurst) {
+			if watch(r.conns, pollBurst) {
 				r.receiveAll()
 			}
 			r.role.Unlock()
@@ -310,7 +290,7 @@ func (t *Transport) sleep(conns []*conn) {
 	// A driver that comes while we sleep finds the words set, so the
 	// producers wake us and we step aside.
 	t.rcv.role.Lock()
-	ready := t.rcv.drivers.Load() > 0
+	ready := t.rcv.aside.Active()
 	for _, c := range conns {
 		if ready {
 			break

@@ -148,7 +148,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.tcp = tt
 	t.rcv.kick = make(chan struct{}, 1)
-	t.rcv.resume = make(chan struct{}, 1)
+	t.rcv.closing = make(chan struct{})
 	t.rcv.waitv.Store(haveFutexWaitv())
 	t.wg.Add(1)
 	go t.recvLoop()
@@ -522,10 +522,7 @@ func (t *Transport) Close() error {
 	case t.rcv.kick <- struct{}{}:
 	default:
 	}
-	select { // the loop may have stepped aside for a caller's Drive
-	case t.rcv.resume <- struct{}{}:
-	default:
-	}
+	close(t.rcv.closing) // the loop may wait aside for a caller's Drive
 	t.ringBell()
 	t.wg.Wait()
 	return err

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,45 +111,6 @@ func readable(fd uintptr) bool {
 	}
 }
 
-// aside is where read loops wait while callers drive.
-type aside struct {
-	drivers atomic.Int32
-	mu      sync.Mutex
-	ch      chan struct{} // closed when the last driver leaves; nil when no loop waits
-}
-
-func (a *aside) enter() { a.drivers.Add(1) }
-
-func (a *aside) leave() {
-	if a.drivers.Add(-1) != 0 {
-		return
-	}
-	a.mu.Lock()
-	if a.ch != nil && a.drivers.Load() == 0 {
-		close(a.ch)
-		a.ch = nil
-	}
-	a.mu.Unlock()
-}
-
-// wait returns when no caller drives, or when stop is closed.
-func (a *aside) wait(stop <-chan struct{}) {
-	a.mu.Lock()
-	if a.drivers.Load() == 0 {
-		a.mu.Unlock()
-		return
-	}
-	if a.ch == nil {
-		a.ch = make(chan struct{})
-	}
-	ch := a.ch
-	a.mu.Unlock()
-	select {
-	case <-ch:
-	case <-stop:
-	}
-}
-
 // busySpins is how many times a busy-polling read loop looks at an idle
 // socket before it waits in the netpoller (a few milliseconds).
 const busySpins = 4096
@@ -168,8 +127,8 @@ func (c *conn) readLoop() {
 	wait := c.sr.rc == nil || !t.cfg.BusyPoll
 	idle := 0
 	for {
-		if t.aside.drivers.Load() > 0 {
-			t.aside.wait(c.done)
+		if t.aside.Active() {
+			t.aside.Wait(c.done)
 		}
 		c.rmu.Lock()
 		n, err := c.pump(wait, nil)
@@ -199,7 +158,7 @@ func (c *conn) readLoop() {
 func (c *conn) await() error {
 	if c.sr.readyF == nil {
 		t := c.t
-		c.sr.readyF = func(fd uintptr) bool { return t.aside.drivers.Load() > 0 || readable(fd) }
+		c.sr.readyF = func(fd uintptr) bool { return t.aside.Active() || readable(fd) }
 	}
 	return c.sr.rc.Read(c.sr.readyF)
 }
@@ -334,8 +293,8 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 	if !t.cfg.BusyPoll {
 		return false
 	}
-	t.aside.enter()
-	defer t.aside.leave()
+	t.aside.Enter()
+	defer t.aside.Leave()
 	var pace spin.Pacer
 	for {
 		conns := t.live.Load()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/transport/internal/framebuf"
+	"github.com/bcship/bcship/transport/internal/spin"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -94,7 +95,7 @@ type Transport struct {
 	bufs framebuf.Pool
 
 	tick  atomic.Uint64           // heartbeat ticks, from 1: writes renew their deadline per tick
-	aside aside                   // read loops wait here while callers drive
+	aside spin.Aside              // read loops wait here while callers drive
 	live  atomic.Pointer[[]*conn] // conns as a slice, for Drive and the heartbeats; nil after Close
 }
 

@@ -1,8 +1,10 @@
-// Package spin paces a goroutine that polls for something (a ring's head,
-// a socket) instead of blocking: it yields the processor every so many
-// looks, since on a machine with few cores the goroutine it waits for may
-// need that processor, and it gives up after a budget of time, since a
-// poller must not hold a core for a wait that turns out long.
+// Package spin is what the transports' pollers share. Pacer paces a
+// goroutine that polls for something (a ring's head, a socket) instead of
+// blocking: it yields the processor every so many looks, since on a
+// machine with few cores the goroutine it waits for may need that
+// processor, and it gives up after a budget of time, since a poller must
+// not hold a core for a wait that turns out long. Aside is where receive
+// loops wait while callers poll in their place.
 package spin
 
 import (
