@@ -67,6 +67,19 @@ func checkSeq(t *testing.T, msgs []*wire.AM, sizes func(uint64) int) {
 	}
 }
 
+// connected sends node 2 one message from a, waits for it at rb, and
+// returns a's shared-memory connection to node 2.
+func connected(t *testing.T, a *Transport, rb *transporttest.Recorder) *conn {
+	t.Helper()
+	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.peers[2].Conn
+}
+
 func conns(t *Transport, peer uint32) (ConnInfo, bool) {
 	for _, c := range t.Conns() {
 		if c.Peer == peer {
@@ -268,13 +281,7 @@ func TestFallbackToTCP(t *testing.T) {
 // with ErrPeerDown, and the segment is unmapped.
 func TestPeerDown(t *testing.T) {
 	a, ra, b, rb := pair(t, nil, nil)
-	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
-		t.Fatal(err)
-	}
-	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
-	a.mu.Lock()
-	c := a.peers[2].Conn
-	a.mu.Unlock()
+	c := connected(t, a, rb)
 	t0 := time.Now()
 	b.Close()
 	ra.Wait(t, time.Second, "PeerDown", func() bool { return len(ra.Downs) > 0 })
@@ -349,13 +356,7 @@ func TestRingFullQueues(t *testing.T) {
 // hear PeerDown), and the next send sets up a fresh one.
 func TestCorruptRing(t *testing.T) {
 	a, ra, b, rb := pair(t, nil, nil)
-	if err := a.Send(2, wire.Header{}, seqAM(0, 0)); err != nil {
-		t.Fatal(err)
-	}
-	rb.Wait(t, 5*time.Second, "the message", func() bool { return len(rb.Msgs) == 1 })
-	a.mu.Lock()
-	c := a.peers[2].Conn
-	a.mu.Unlock()
+	c := connected(t, a, rb)
 	c.mu.Lock()
 	c.tx.head.Store(c.tx.pos + 1<<40) // "published" far more than the ring holds
 	futexWake(c.tx.sleep)
