@@ -30,7 +30,12 @@ func BenchmarkInvokeBusy(b *testing.B) {
 }
 
 func benchInvoke(b *testing.B, mod func(*Config)) {
-	nodes := cluster(b, []uint32{1, 2}, mod)
+	benchRoundTrips(b, cluster(b, []uint32{1, 2}, mod))
+}
+
+// benchRoundTrips measures node 1 calling node 2: a cached invoke, the
+// same by hash, and the same kernel as an active message.
+func benchRoundTrips(b *testing.B, nodes map[uint32]*Node) {
 	l := chase.New([]uint32{2}, 16, 1)
 	nodes[2].RegisterRegion("chase", l.Regions[2])
 	code := chaseCode(b)

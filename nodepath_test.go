@@ -1,11 +1,9 @@
 package bcship
 
 import (
-	"context"
 	"net"
 	"testing"
 
-	"github.com/bcship/bcship/internal/chase"
 	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/wire"
 )
@@ -64,20 +62,5 @@ func BenchmarkNodePath(b *testing.B) {
 		}
 		nodes[id] = n
 	}
-	l := chase.New([]uint32{2}, 16, 1)
-	nodes[2].RegisterRegion("chase", l.Regions[2])
-	code := chaseCode(b)
-	nodes[2].RegisterAM("chase", code, "chase")
-	arg := chase.Walk{Key: l.Head}.Bytes()
-	ctx := context.Background()
-	h, err := nodes[1].AddCode(code)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := nodes[1].InvokeHash(ctx, 2, h, "chase", arg); err != nil { // ships, qualifies for inline
-		b.Fatal(err)
-	}
-	benchCalls(b, "invoke", func() (*Result, error) { return nodes[1].Invoke(ctx, 2, code, "chase", arg) })
-	benchCalls(b, "invokehash", func() (*Result, error) { return nodes[1].InvokeHash(ctx, 2, h, "chase", arg) })
-	benchCalls(b, "am", func() (*Result, error) { return nodes[1].CallAM(ctx, 2, "chase", arg) })
+	benchRoundTrips(b, nodes)
 }
