@@ -311,10 +311,8 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 				c.readFailed(err)
 			}
 		}
-		select {
-		case <-done:
+		if isClosed(done) {
 			return true
-		default:
 		}
 		if !pace.Next(yieldEvery, driveFor) {
 			return false
