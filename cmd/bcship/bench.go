@@ -29,11 +29,11 @@ func newBench() *cobra.Command {
 }
 
 func newBenchInvoke() *cobra.Command {
-	var size, iters int
+	var size, iters, rounds int
 	var busy bool
 	var transports, poll string
 	cmd := &cobra.Command{
-		Use:   "invoke [--size 64] [--iters 20000] [--transport both|tcp|shm] [--poll both|netpoll|busy]",
+		Use:   "invoke [--size 64] [--iters 20000] [--rounds 3] [--transport both|tcp|shm] [--poll both|netpoll|busy]",
 		Short: "Cached-invoke round trip between two nodes, over TCP and shared memory, vs Go TCP and UCX",
 		Long: `invoke measures the round trip of a cached invocation (the code is shipped
 once, then only its hash travels) between two in-process nodes, with the
@@ -51,7 +51,18 @@ Each transport runs twice: with the nodes' default waiting (TCP read loops
 block in the netpoller, shared-memory loops sleep after a few µs) and with
 --busy-poll nodes ("busy" rows: loops spin, and a waiting caller reads its
 answer itself). ucx_perftest busy-polls, so like for like is the busy rows:
-tcp busy against UCX tcp, shm busy against UCX shm. --poll picks one mode.`,
+tcp busy against UCX tcp, shm busy against UCX shm. --poll picks one mode.
+
+A raw busy-polling TCP ping-pong (read(2) and write(2) on the bare sockets,
+nothing else) is the floor under any TCP round trip on this host; the last
+line shows how far above it the busy rows and UCX over TCP are: the part
+that is software rather than the kernel's loopback path.
+
+Every row is measured --rounds times, all rows once per round, and the
+table shows medians over the rounds. Ratios are taken within a round and
+their median printed with the lowest and highest round: timings on a
+shared machine drift between minutes, and rows measured minutes apart
+would otherwise compare the drift.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var kinds []string
@@ -74,11 +85,13 @@ tcp busy against UCX tcp, shm busy against UCX shm. --poll picks one mode.`,
 			default:
 				return fmt.Errorf("bench: --poll %q: want both, netpoll or busy", poll)
 			}
-			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), size, iters, modes, kinds)
+			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(),
+				invokeBench{size: size, iters: iters, rounds: rounds, modes: modes, kinds: kinds})
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 64, "argument bytes (at least 32, the chase walk)")
 	cmd.Flags().IntVar(&iters, "iters", 20000, "round trips per measurement")
+	cmd.Flags().IntVar(&rounds, "rounds", 3, "measure every row this many times, back to back, and print medians")
 	cmd.Flags().BoolVar(&busy, "busy-poll", false, "only busy-polling nodes (--poll busy)")
 	cmd.Flags().StringVar(&poll, "poll", "both", "both, netpoll (the nodes' default) or busy (--busy-poll nodes)")
 	cmd.Flags().StringVar(&transports, "transport", "both", "both, tcp or shm (shared memory)")
@@ -128,85 +141,219 @@ func invokePair(ctx context.Context, kind string, size int, busy bool) (invoke, 
 	return invoke, am, closeAll, nil
 }
 
-func benchInvoke(ctx context.Context, w io.Writer, size, iters int, modes []bool, kinds []string) error {
-	if size < chase.Size || iters < 100 {
-		return fmt.Errorf("bench: --size must be at least %d and --iters at least 100", chase.Size)
+// invokeBench is one bench invoke run.
+type invokeBench struct {
+	size, iters, rounds int
+	modes               []bool   // false: default waiting, true: busy-polling nodes
+	kinds               []string // "tcp", "shm"
+}
+
+// series is one row of the table: its p50 and p99 in every round (zero
+// where the round could not measure it).
+type series struct {
+	name     string
+	p50, p99 []time.Duration
+}
+
+func (s *series) set(round int, p50, p99 time.Duration) {
+	for len(s.p50) <= round {
+		s.p50, s.p99 = append(s.p50, 0), append(s.p99, 0)
 	}
-	tcp, closeTCP, err := tcpPingPong(size)
+	s.p50[round], s.p99[round] = p50, p99
+}
+
+// roundRatio is a's p50 over b's, the median over the rounds that measured both,
+// with the lowest and highest of them.
+func roundRatio(a, b *series) (med, lo, hi float64, ok bool) {
+	var rs []float64
+	for i := range min(len(a.p50), len(b.p50)) {
+		if a.p50[i] > 0 && b.p50[i] > 0 {
+			rs = append(rs, float64(a.p50[i])/float64(b.p50[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0, false
+	}
+	slices.Sort(rs)
+	med = rs[len(rs)/2]
+	if len(rs)%2 == 0 {
+		med = (rs[len(rs)/2-1] + med) / 2
+	}
+	return med, rs[0], rs[len(rs)-1], true
+}
+
+// median is the median of the measured (non-zero) durations.
+func median(ds []time.Duration) time.Duration {
+	var m []time.Duration
+	for _, d := range ds {
+		if d > 0 {
+			m = append(m, d)
+		}
+	}
+	if len(m) == 0 {
+		return 0
+	}
+	slices.Sort(m)
+	if len(m)%2 == 0 {
+		return (m[len(m)/2-1] + m[len(m)/2]) / 2
+	}
+	return m[len(m)/2]
+}
+
+// benchInvoke measures every row once per round, rounds back to back, and
+// prints each row's medians. A ratio is taken within each round, between
+// rows measured a few seconds apart, and its median printed: this machine's
+// speed drifts by tens of percent from one minute to the next, which a
+// single pass would read as a difference between the rows.
+func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) error {
+	if o.size < chase.Size || o.iters < 100 || o.rounds < 1 {
+		return fmt.Errorf("bench: --size must be at least %d, --iters at least 100, --rounds at least 1", chase.Size)
+	}
+	tcp, closeTCP, err := tcpPingPong(o.size)
 	if err != nil {
 		return err
 	}
 	defer closeTCP()
-	fmt.Fprintf(w, "%d round trips of %d bytes on one host, 2 nodes in this process\n", iters, size)
-	var base time.Duration
-	row := func(name string, f func() error) (time.Duration, error) {
-		lat, err := measure(f, iters)
+	var rows []*series
+	row := func(name string) *series {
+		for _, s := range rows {
+			if s.name == name {
+				return s
+			}
+		}
+		s := &series{name: name}
+		rows = append(rows, s)
+		return s
+	}
+	measureRow := func(round int, name string, f func() error) error {
+		lat, err := measure(f, o.iters)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-		ratio := ""
-		if base == 0 {
-			base = p50
-		} else {
-			ratio = fmt.Sprintf("  %.2fx tcp", float64(p50)/float64(base))
-		}
-		fmt.Fprintf(w, "%-22s p50 %8v  p99 %8v%s\n", name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), ratio)
-		return p50, nil
+		row(name).set(round, lat[len(lat)/2], lat[len(lat)*99/100])
+		return nil
 	}
-	if _, err := row("go tcp ping-pong", tcp); err != nil {
-		return err
-	}
-	// One pair at a time: the idle pair's loops would compete for the CPUs.
-	invokeP50 := map[string]time.Duration{}
-	var names []string
-	for _, kind := range kinds {
-		for _, busy := range modes {
-			name := kind
-			if busy {
-				name += " busy"
-			}
-			invoke, am, closeAll, err := invokePair(ctx, kind, size, busy)
-			if err != nil {
-				return fmt.Errorf("%s nodes: %w", name, err)
-			}
-			p50, err := row("bcship invoke "+name, invoke)
-			if err == nil {
-				invokeP50[name] = p50
-				names = append(names, name)
-				_, err = row("bcship AM "+name, am)
-			}
-			closeAll()
-			if err != nil {
-				return err
-			}
+	var ucxNote []string
+	for round := range o.rounds {
+		if o.rounds > 1 {
+			fmt.Fprintf(progress, "round %d/%d\n", round+1, o.rounds)
 		}
-	}
-	// UCX's active-message latency, when ucx_perftest is installed: the
-	// issue's goal is a cached invoke no slower than ucp_am_lat's round trip.
-	for _, tls := range []string{"tcp", ""} {
-		r, err := ucxAMLatency(ctx, size, iters, tls)
-		if errors.Is(err, errNoUCX) {
-			fmt.Fprintf(w, "ucx ucp_am_lat         not run: %v\n", err)
-			break
+		if err := measureRow(round, "go tcp ping-pong", tcp); err != nil {
+			return err
 		}
-		name := "ucx ucp_am_lat tcp"
-		if tls == "" {
-			name = "ucx ucp_am_lat shm"
-		}
+		floor, closeFloor, err := rawPingPong(o.size)
 		if err != nil {
-			// A baseline that failed (on a loaded machine ucx_perftest
-			// can outlast its minute) leaves our figures standing.
-			msg, _, _ := strings.Cut(err.Error(), "\n")
-			fmt.Fprintf(w, "%-22s failed: %s\n", name, msg)
+			return fmt.Errorf("raw tcp busy ping-pong: %w", err)
+		}
+		err = measureRow(round, "raw tcp busy ping-pong", floor)
+		closeFloor()
+		if err != nil {
+			return err
+		}
+		// One pair at a time: the idle pair's loops would compete for the CPUs.
+		for _, kind := range o.kinds {
+			for _, busy := range o.modes {
+				name := kind
+				if busy {
+					name += " busy"
+				}
+				invoke, am, closeAll, err := invokePair(ctx, kind, o.size, busy)
+				if err != nil {
+					return fmt.Errorf("%s nodes: %w", name, err)
+				}
+				err = measureRow(round, "bcship invoke "+name, invoke)
+				if err == nil {
+					err = measureRow(round, "bcship AM "+name, am)
+				}
+				closeAll()
+				if err != nil {
+					return err
+				}
+			}
+		}
+		// UCX's active-message latency, when ucx_perftest is installed: the
+		// issue's goal is a cached invoke no slower than ucp_am_lat's round trip.
+		for _, tls := range []string{"tcp", ""} {
+			name := "ucx ucp_am_lat tcp"
+			if tls == "" {
+				name = "ucx ucp_am_lat shm"
+			}
+			r, err := ucxAMLatency(ctx, o.size, o.iters, tls)
+			if errors.Is(err, errNoUCX) {
+				if round == 0 {
+					ucxNote = append(ucxNote, fmt.Sprintf("%-22s not run: %v", "ucx ucp_am_lat", err))
+				}
+				break
+			}
+			if err != nil {
+				// A baseline that failed (on a loaded machine ucx_perftest
+				// can outlast its minute) leaves our figures standing.
+				msg, _, _ := strings.Cut(err.Error(), "\n")
+				ucxNote = append(ucxNote, fmt.Sprintf("%-22s failed in round %d: %s", name, round+1, msg))
+				continue
+			}
+			row(name).set(round, 2*r.oneWay, 0)
+		}
+	}
+
+	how := "one round"
+	if o.rounds > 1 {
+		how = fmt.Sprintf("%d rounds of every row back to back; medians over the rounds, ratios [lowest–highest round]", o.rounds)
+	}
+	fmt.Fprintf(w, "%d round trips of %d bytes per row, 2 nodes in this process; %s\n", o.iters, o.size, how)
+	span := func(med, lo, hi float64) string {
+		if o.rounds == 1 {
+			return fmt.Sprintf("%.2fx", med)
+		}
+		return fmt.Sprintf("%.2fx [%.2f–%.2f]", med, lo, hi)
+	}
+	var base *series
+	var ours []*series
+	for _, s := range rows {
+		p50 := median(s.p50).Round(100 * time.Nanosecond)
+		if strings.HasPrefix(s.name, "ucx ") {
+			line := fmt.Sprintf("%-22s p50 %8v  (round trip: 2x its one-way p50)", s.name, p50)
+			for _, n := range ours {
+				if m, lo, hi, ok := roundRatio(n, s); ok {
+					line += fmt.Sprintf("  %s/ucx %s", strings.TrimPrefix(n.name, "bcship "), span(m, lo, hi))
+				}
+			}
+			fmt.Fprintln(w, line)
 			continue
 		}
-		rtt := 2 * r.oneWay
-		ratios := ""
-		for _, n := range names {
-			ratios += fmt.Sprintf("  invoke %s/ucx %.2fx", n, float64(invokeP50[n])/float64(rtt))
+		line := fmt.Sprintf("%-22s p50 %8v  p99 %8v", s.name, p50, median(s.p99).Round(100*time.Nanosecond))
+		if base == nil {
+			base = s
+		} else if m, lo, hi, ok := roundRatio(s, base); ok {
+			line += "  " + span(m, lo, hi) + " go tcp"
 		}
-		fmt.Fprintf(w, "%-22s p50 %8v  (round trip: 2x its one-way p50)%s\n", name, rtt.Round(100*time.Nanosecond), ratios)
+		if strings.HasPrefix(s.name, "bcship invoke ") {
+			ours = append(ours, s)
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, n := range ucxNote {
+		fmt.Fprintln(w, n)
+	}
+	// What each busy TCP round trip spends above the kernel's own loopback
+	// round trip (the raw ping-pong): the part that is software, ours or UCX's.
+	floor := row("raw tcp busy ping-pong")
+	var above []string
+	for _, name := range []string{"bcship invoke tcp busy", "bcship AM tcp busy", "ucx ucp_am_lat tcp"} {
+		s := row(name)
+		var ds []time.Duration
+		for i := range min(len(s.p50), len(floor.p50)) {
+			if s.p50[i] > 0 && floor.p50[i] > 0 {
+				ds = append(ds, s.p50[i]-floor.p50[i])
+			}
+		}
+		if len(ds) > 0 {
+			slices.Sort(ds)
+			above = append(above, fmt.Sprintf("%s +%v", strings.TrimPrefix(name, "bcship "), ds[len(ds)/2].Round(100*time.Nanosecond)))
+		}
+	}
+	if len(above) > 1 {
+		fmt.Fprintf(w, "above the raw busy ping-pong (the kernel's loopback floor): %s\n", strings.Join(above, ", "))
 	}
 	return nil
 }
