@@ -85,7 +85,8 @@ func (n *Node) onResult(from uint32, hd wire.Header, m *wire.Result) {
 	}
 	delete(n.pending, m.OriginRequest)
 	n.pmu.Unlock()
-	c.complete(&Result{Node: from, Status: m.Status, Replies: c.replies, Hops: int(m.Hops), Elapsed: time.Since(c.start)}, nil, nil)
+	c.result = Result{Node: from, Status: m.Status, Replies: c.replies, Hops: int(m.Hops), Elapsed: time.Since(c.start)}
+	c.complete(&c.result, nil, nil)
 }
 
 func (n *Node) serveGet(from uint32, hd wire.Header, m *wire.Get) {

@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -100,17 +102,7 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 	if maxPayload == 0 {
 		maxPayload = DefaultMaxFrameSize
 	}
-	if cap(buf) < HeaderSize {
-		buf = make([]byte, HeaderSize, 512)
-	}
-	hb := buf[:HeaderSize]
-	if _, err := io.ReadFull(r, hb); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			err = fmt.Errorf("wire: header: %w: %w", ErrTruncated, err)
-		}
-		return Frame{}, err
-	}
-	h, err := ParseHeader(hb)
+	h, err := readHeader(r, buf)
 	if err != nil {
 		return Frame{}, err
 	}
@@ -118,6 +110,9 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 		return Frame{Header: h}, fmt.Errorf("wire: %v payload of %d bytes: %w (limit %d)",
 			h.Type, h.Length, ErrTooLarge, maxPayload)
 	}
+	// Without a buffer the payload gets exactly its own length: a fresh
+	// allocation per frame is memory the caches have not seen, so it
+	// should be no larger than the frame.
 	p, err := readPayload(r, buf[:0], h.Length)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -127,6 +122,44 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 		return Frame{}, err
 	}
 	return Frame{Header: h, Payload: p}, nil
+}
+
+// peeker is a reader that lends its buffered bytes (bufio.Reader).
+type peeker interface {
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+}
+
+// readHeader reads and parses a frame header: in buf when it has room, in
+// place when r lends its buffer, else in a header-sized allocation.
+func readHeader(r io.Reader, buf []byte) (Header, error) {
+	if cap(buf) < HeaderSize {
+		if p, ok := r.(peeker); ok {
+			hb, err := p.Peek(HeaderSize)
+			switch {
+			case len(hb) == HeaderSize:
+				h, err := ParseHeader(hb)
+				if _, derr := p.Discard(HeaderSize); err == nil {
+					err = derr
+				}
+				return h, err
+			case err == io.EOF && len(hb) > 0:
+				return Header{}, fmt.Errorf("wire: header: %w: %w", ErrTruncated, io.ErrUnexpectedEOF)
+			case err != nil && !errors.Is(err, bufio.ErrBufferFull):
+				return Header{}, err
+			}
+			// A buffer smaller than a header: copy it out below.
+		}
+		buf = make([]byte, HeaderSize)
+	}
+	hb := buf[:HeaderSize]
+	if _, err := io.ReadFull(r, hb); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("wire: header: %w: %w", ErrTruncated, err)
+		}
+		return Header{}, err
+	}
+	return ParseHeader(hb)
 }
 
 func readPayload(r io.Reader, buf []byte, length uint32) ([]byte, error) {

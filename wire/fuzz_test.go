@@ -1,8 +1,10 @@
 package wire_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -73,30 +75,44 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(stream, uint32(16))
 	f.Fuzz(func(t *testing.T, data []byte, limit uint32) {
 		limit %= 1 << 16 // a stream of a few KiB should be able to hit the limit
-		r := bytes.NewReader(data)
-		var buf []byte
-		off := 0
-		for {
-			fr, err := wire.ReadFrame(r, limit, buf)
-			if err != nil {
-				return
-			}
-			lim := limit
-			if lim == 0 {
-				lim = wire.DefaultMaxFrameSize
-			}
-			if fr.Length > lim || int(fr.Length) != len(fr.Payload) {
-				t.Fatalf("length %d, payload %d, limit %d", fr.Length, len(fr.Payload), limit)
-			}
-			n := wire.HeaderSize + len(fr.Payload)
-			enc := append(fr.Header.AppendTo(nil), fr.Payload...)
-			if !bytes.Equal(enc, data[off:off+n]) {
-				t.Fatalf("frame at %d re-encodes differently", off)
-			}
-			off += n
-			// Decoding must not panic either; its result is FuzzDecode's business.
-			_, _ = wire.Decode(fr.Type, fr.Payload)
-			buf = fr.Payload
+		// Once reusing the payload buffer, once as the TCP transport reads:
+		// buffered (a buffer of 16 to 79 bytes: the header in place or
+		// copied out) and a fresh payload per frame.
+		plain := readAll(t, bytes.NewReader(data), data, limit, true)
+		buffered := readAll(t, bufio.NewReaderSize(bytes.NewReader(data), 16+int(limit%64)), data, limit, false)
+		if plain != buffered {
+			t.Fatalf("%d frames read plainly, %d buffered", plain, buffered)
 		}
 	})
+}
+
+// readAll reads frames from r until an error, checks each against data, the
+// stream r reads, and returns how many it read.
+func readAll(t *testing.T, r io.Reader, data []byte, limit uint32, reuse bool) int {
+	var buf []byte
+	off := 0
+	for frames := 0; ; frames++ {
+		fr, err := wire.ReadFrame(r, limit, buf)
+		if err != nil {
+			return frames
+		}
+		lim := limit
+		if lim == 0 {
+			lim = wire.DefaultMaxFrameSize
+		}
+		if fr.Length > lim || int(fr.Length) != len(fr.Payload) {
+			t.Fatalf("length %d, payload %d, limit %d", fr.Length, len(fr.Payload), limit)
+		}
+		n := wire.HeaderSize + len(fr.Payload)
+		enc := append(fr.Header.AppendTo(nil), fr.Payload...)
+		if !bytes.Equal(enc, data[off:off+n]) {
+			t.Fatalf("frame at %d re-encodes differently", off)
+		}
+		off += n
+		// Decoding must not panic either; its result is FuzzDecode's business.
+		_, _ = wire.Decode(fr.Type, fr.Payload)
+		if reuse {
+			buf = fr.Payload
+		}
+	}
 }

@@ -221,7 +221,8 @@ func (c *conn) readFrame() error {
 		if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
 			// The stream has lost its framing: say why, then hang up.
 			c.answer(f.RequestID, wire.CodeBadFrame, err.Error())
-			time.AfterFunc(100*time.Millisecond, func() { c.close(err) })
+			cause := err // captured alone: err itself stays off the heap on the hot path
+			time.AfterFunc(100*time.Millisecond, func() { c.close(cause) })
 			return errHungUp
 		}
 		return err
