@@ -65,15 +65,18 @@ func (e *codeEntry) lookup(name string) (*entryRec, error) {
 	return r, nil
 }
 
-// fastEntry reports whether entry's last run qualified it for inline
-// execution. It only reads: an entry that never ran has no record.
-func (e *codeEntry) fastEntry(name string) bool {
+// fastEntry returns entry's record if its last run qualified it for
+// inline execution, else nil. It only reads: an entry that never ran has
+// no record.
+func (e *codeEntry) fastEntry(name string) *entryRec {
 	m := e.entries.Load()
 	if m == nil {
-		return false
+		return nil
 	}
-	r := (*m)[name]
-	return r != nil && r.speed.fast.Load()
+	if r := (*m)[name]; r != nil && r.speed.fast.Load() {
+		return r
+	}
+	return nil
 }
 
 // codeCache holds loaded images by code hash, least recently used first
@@ -122,7 +125,7 @@ func (c *codeCache) fast(h bundle.Digest, entry string) bool {
 	c.mu.Lock()
 	e := c.byHash[h]
 	c.mu.Unlock()
-	return e != nil && e.fastEntry(entry)
+	return e != nil && e.fastEntry(entry) != nil
 }
 
 // has reports whether h is cached.

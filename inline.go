@@ -45,13 +45,15 @@ func (n *Node) dispatch(j *job, deadline uint32) {
 				if entry == "" {
 					entry = h.entry
 				}
-				n.runInline(j, deadline, h, entry)
-				return
+				if r, err := h.lookup(entry); err == nil {
+					n.runInline(j, deadline, r, entry)
+					return
+				}
 			}
 		} else if e := n.cache.acquire(j.hash); e != nil {
-			if e.fastEntry(j.entry) {
+			if r := e.fastEntry(j.entry); r != nil {
 				n.stats.cacheHits.Add(1)
-				n.runInline(j, deadline, e, j.entry)
+				n.runInline(j, deadline, r, j.entry)
 				n.cache.release(e)
 				return
 			}
@@ -65,8 +67,9 @@ func (n *Node) dispatch(j *job, deadline uint32) {
 	n.goRun(func() { n.execute(&hj, time.Time{}) })
 }
 
-func (n *Node) runInline(j *job, deadline uint32, c code, entry string) {
+// runInline runs entry, resolved to r, on the caller's goroutine.
+func (n *Node) runInline(j *job, deadline uint32, r *entryRec, entry string) {
 	t0 := clock()
 	j.setDeadline(t0, deadline)
-	n.runCode(j, t0, c, entry)
+	n.runEntry(j, t0, r, entry)
 }

@@ -113,6 +113,11 @@ func (n *Node) runCode(j *job, t0 time.Time, c code, entry string) {
 		n.fail(j, wire.CodeNoEntry, fmt.Sprintf("entry %q: %v", entry, err))
 		return
 	}
+	n.runEntry(j, t0, r, entry)
+}
+
+// runEntry runs entry, resolved to r, for j. t0 is as for execute.
+func (n *Node) runEntry(j *job, t0 time.Time, r *entryRec, entry string) {
 	n.stats.invocations.Add(1)
 	n.stats.running.Add(1)
 	defer n.stats.running.Add(-1) // after the outbox is carried out
