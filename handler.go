@@ -116,7 +116,7 @@ func (n *Node) servePut(from uint32, hd wire.Header, m *wire.Put) {
 // it, and every chain, since a chain may have moved anywhere.
 func (n *Node) peerDown(peer uint32, err error) {
 	n.smu.Lock()
-	delete(n.known, peer) // it may come back with an empty cache
+	n.setKnown(peer, nil) // it may come back with an empty cache
 	n.smu.Unlock()
 	n.failAll(func(c *call) bool { return c.peer == peer || c.anyPeer }, err)
 }

@@ -142,9 +142,14 @@ type Node struct {
 
 	lastCode atomic.Pointer[codeMemo] // AddCode's last hash (origin.go)
 
-	smu   sync.Mutex
-	store map[bundle.Digest]*stored         // code this node originates
-	known map[uint32]map[bundle.Digest]bool // peer → hashes shipped to it
+	// The code this node originates and where it has been shipped. Both
+	// are read on every invoke, so the invoke path takes no lock: known is
+	// copy-on-write, and AddCode's memo stands for a store lookup while
+	// storeGen is unchanged. smu serializes the writers.
+	smu      sync.Mutex
+	store    map[bundle.Digest]*stored // code this node originates
+	storeGen atomic.Uint64             // bumped when a hash gets a new stored bundle
+	known    atomic.Pointer[knownSet]
 
 	wmu      sync.Mutex
 	waiting  map[bundle.Digest][]*job // invocations waiting for their code
@@ -222,12 +227,12 @@ func NewNode(cfg Config) (*Node, error) {
 		ams:     map[string]*amHandler{},
 		pending: map[uint64]*call{},
 		store:   map[bundle.Digest]*stored{},
-		known:   map[uint32]map[bundle.Digest]bool{},
 		waiting: map[bundle.Digest][]*job{}, rejected: map[bundle.Digest]*rejection{},
 	}
 	if n.peers == nil {
 		n.peers = map[uint32]string{}
 	}
+	n.known.Store(&knownSet{})
 	n.nodes.Store(uint32(len(n.peers) + 1))
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.cache = newCodeCache(cfg.CacheBytes)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -143,6 +144,9 @@ func (n *Node) wait(ctx context.Context, c *call) error {
 type stored struct {
 	b    *bundle.Bundle
 	data []byte
+	// sig is the signature data was encoded with. Not b.Signature: Sign
+	// replaces that, so a bundle re-signed after AddCode would look stored.
+	sig *bundle.Signature
 
 	mu       sync.Mutex
 	variants map[string][]byte // triple → marshaled bundle with that object
@@ -154,29 +158,39 @@ type stored struct {
 // A signature is not part of the hash: adding the same code signed
 // differently replaces the stored bundle, and it is shipped again.
 func (n *Node) AddCode(code *bundle.Bundle) (bundle.Digest, error) {
-	h, ok := n.lastCode.Load().hashOf(code)
+	m := n.lastCode.Load()
+	h, ok := m.hashOf(code)
+	if ok && m.stored != nil && m.gen == n.storeGen.Load() && sameSignature(m.stored.sig, code.Signature) {
+		return h, nil // stored already, as the memo knows
+	}
 	if !ok {
 		h = code.Hash()
-		n.lastCode.Store(memoize(code, h))
 	}
 	n.smu.Lock()
-	if s := n.store[h]; s != nil && sameSignature(s.b.Signature, code.Signature) {
-		n.smu.Unlock()
-		return h, nil
-	}
+	s := n.store[h]
+	gen := n.storeGen.Load()
 	n.smu.Unlock()
-	data, err := code.Marshal()
-	if err != nil {
-		return h, err
-	}
-	n.smu.Lock()
-	defer n.smu.Unlock()
-	if s := n.store[h]; s == nil || !sameSignature(s.b.Signature, code.Signature) {
-		n.store[h] = &stored{b: code, data: data}
-		for _, k := range n.known {
-			delete(k, h)
+	if s == nil || !sameSignature(s.sig, code.Signature) {
+		data, err := code.Marshal()
+		if err != nil {
+			return h, err
 		}
+		n.smu.Lock()
+		if s = n.store[h]; s == nil || !sameSignature(s.sig, code.Signature) {
+			s = &stored{b: code, data: data, sig: code.Signature}
+			n.store[h] = s
+			n.storeGen.Add(1)
+			// Shipped before under another signature: ship again.
+			for peer, hs := range *n.known.Load() {
+				if hs[h] {
+					n.setKnown(peer, func(k map[bundle.Digest]bool) { delete(k, h) })
+				}
+			}
+		}
+		gen = n.storeGen.Load()
+		n.smu.Unlock()
 	}
+	n.lastCode.Store(memoize(code, h, s, gen))
 	return h, nil
 }
 
@@ -186,14 +200,19 @@ func (n *Node) AddCode(code *bundle.Bundle) (bundle.Digest, error) {
 // cached invoke over shared memory). It keeps a copy of every manifest
 // field the hash covers (all but the signature; TestCodeMemoFields pins
 // the list) and answers only while they are unchanged.
+//
+// It also stands for the store lookup: stored is what the store held for
+// the hash at generation gen of Node.storeGen.
 type codeMemo struct {
-	b    *bundle.Bundle
-	m    bundle.Manifest
-	hash bundle.Digest
+	b      *bundle.Bundle
+	m      bundle.Manifest
+	hash   bundle.Digest
+	stored *stored
+	gen    uint64
 }
 
-func memoize(b *bundle.Bundle, h bundle.Digest) *codeMemo {
-	m := &codeMemo{b: b, m: b.Manifest, hash: h}
+func memoize(b *bundle.Bundle, h bundle.Digest, s *stored, gen uint64) *codeMemo {
+	m := &codeMemo{b: b, m: b.Manifest, hash: h, stored: s, gen: gen}
 	m.m.Entries = slices.Clone(b.Manifest.Entries)
 	m.m.Objects = slices.Clone(b.Manifest.Objects)
 	if bc := b.Manifest.Bitcode; bc != nil {
@@ -255,23 +274,44 @@ func (n *Node) shipTo(node uint32, h bundle.Digest, req uint64) error {
 	return n.send(node, wire.Header{RequestID: req}, &wire.Ship{Hash: h, Bundle: s.data})
 }
 
+// knownSet is where code has been shipped: peer → hashes. A published set
+// is never changed; setKnown replaces it.
+type knownSet map[uint32]map[bundle.Digest]bool
+
+// setKnown publishes a copy of the known set with peer's hashes changed by
+// edit (nil: peer forgotten). The caller holds smu.
+func (n *Node) setKnown(peer uint32, edit func(map[bundle.Digest]bool)) {
+	old := *n.known.Load()
+	ks := maps.Clone(old)
+	if edit == nil {
+		delete(ks, peer)
+	} else {
+		hs := maps.Clone(old[peer])
+		if hs == nil {
+			hs = map[bundle.Digest]bool{}
+		}
+		edit(hs)
+		ks[peer] = hs
+	}
+	n.known.Store(&ks)
+}
+
 func (n *Node) markKnown(node uint32, h bundle.Digest) {
+	if (*n.known.Load())[node][h] {
+		return
+	}
 	n.smu.Lock()
 	defer n.smu.Unlock()
-	k := n.known[node]
-	if k == nil {
-		k = map[bundle.Digest]bool{}
-		n.known[node] = k
-	}
-	k[h] = true
+	n.setKnown(node, func(k map[bundle.Digest]bool) { k[h] = true })
 }
 
 // mustShip reports whether this node has h to ship and node is not known
 // to have it.
 func (n *Node) mustShip(node uint32, h bundle.Digest) bool {
-	n.smu.Lock()
-	defer n.smu.Unlock()
-	return n.store[h] != nil && !n.known[node][h]
+	if (*n.known.Load())[node][h] {
+		return false
+	}
+	return n.lookupStore(h) != nil
 }
 
 // Invoke runs entry of code on node with arg and waits for the result of
