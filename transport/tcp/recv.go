@@ -119,6 +119,19 @@ const busySpins = 4096
 // its processor: a yield through the scheduler costs more than a look.
 const yieldEvery = 16
 
+// yieldCPU lets other goroutines have the processor and other threads the
+// CPU. The second half is for machines with few CPUs: a loop woken by a
+// peer's write in this process often runs on the writer's CPU, and while it
+// spins the writer waits there for its write to return, the other CPU idle
+// until the kernel's next balancing tick, milliseconds later.
+// BenchmarkQuietPeer: a quiet peer's round trip with busy transports
+// 2.9 ms → 0.15 ms (default transports: 0.13 ms); a read loop yields once
+// per yieldEvery looks, so the system call is a few percent of its looks.
+func yieldCPU() {
+	runtime.Gosched()
+	syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+}
+
 func (c *conn) readLoop() {
 	defer c.t.wg.Done()
 	t := c.t
@@ -138,7 +151,7 @@ func (c *conn) readLoop() {
 			// waiting in the netpoller.
 			if idle++; idle < busySpins {
 				if idle%yieldEvery == 0 {
-					runtime.Gosched()
+					yieldCPU()
 				}
 				continue
 			}
