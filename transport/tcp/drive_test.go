@@ -208,3 +208,24 @@ func BenchmarkDrive(b *testing.B) {
 		rtts = append(rtts, time.Since(t0))
 	}
 }
+
+// A driver must not block on a connection whose read loop has parked: the
+// parked loop holds the socket's read lock until data comes, which on a
+// quiet connection is the next heartbeat (200 ms). Every round trip here
+// starts after every loop has parked; they used to take 270 ms each.
+func TestDriveWithParkedLoops(t *testing.T) {
+	a, ans, f := drivePair(t, "")
+	quiet, _ := start(t, 3, func(cfg *Config) { cfg.BusyPoll = true })
+	quiet.SetPeerAddr(1, a.Addr().String())
+	if err := quiet.Connect(1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		time.Sleep(30 * time.Millisecond) // past busySpins looks: every loop parks
+		t0 := time.Now()
+		ans.RoundTrip(t, f, uint64(i+1))
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			t.Fatalf("round trip %d took %v: the driver waited on a parked connection", i+1, d)
+		}
+	}
+}
