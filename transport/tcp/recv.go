@@ -180,15 +180,16 @@ func (c *conn) await() error {
 }
 
 // pump delivers the whole frames the connection holds and reports how
-// many it read; the caller holds rmu. With wait it reads frames until the
-// connection fails; else it returns when the socket is empty, or, when
-// done is closed, as soon as the bytes already buffered are delivered: a
-// driving caller whose answer came must not pay for one more read.
+// many it delivered, heartbeats not counted; the caller holds rmu. With
+// wait it reads frames until the connection fails; else it returns when
+// the socket is empty, or, when done is closed, as soon as the bytes
+// already buffered are delivered: a driving caller whose answer came must
+// not pay for one more read.
 func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
 	if c.rxDone.Load() {
 		return 0, errHungUp
 	}
-	for ; ; n++ {
+	for {
 		if !wait && c.br.Buffered() == 0 {
 			if n > 0 && isClosed(done) {
 				return n, nil
@@ -203,11 +204,15 @@ func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
 				return n, err
 			}
 		}
-		if err := c.readFrame(); err != nil {
+		traffic, err := c.readFrame()
+		if err != nil {
 			if err == errHungUp {
 				c.rxDone.Store(true)
 			}
 			return n, err
+		}
+		if traffic {
+			n++
 		}
 		if wait && c.br.Buffered() == 0 {
 			// The frame likely readied a goroutine (a caller waiting for
@@ -221,27 +226,31 @@ func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
 }
 
 // readFrame reads one frame, waiting for its bytes, and delivers it; the
-// caller holds rmu.
-func (c *conn) readFrame() error {
+// caller holds rmu. traffic is false for a heartbeat (a HELLO): a busy
+// loop spins on after traffic, not after keepalives, or an idle connection
+// would spin for milliseconds every heartbeat (and a shared-memory node's
+// TCP connections, idle but for heartbeats, would take a CPU from the
+// rings that often).
+func (c *conn) readFrame() (traffic bool, err error) {
 	t := c.t
 	f, err := wire.ReadFrame(c.br, t.cfg.MaxFrame, nil)
 	if err != nil {
 		if errors.Is(err, wire.ErrTooLarge) && f.Type != 0 && f.Length <= maxDiscard {
 			c.answer(f.RequestID, wire.CodeTooLarge, err.Error())
 			if _, err := io.CopyN(io.Discard, c.br, int64(f.Length)); err != nil {
-				return err
+				return false, err
 			}
 			c.recvs.Add(1)
-			return nil
+			return true, nil
 		}
 		if errors.Is(err, wire.ErrBadMagic) || errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrTooLarge) {
 			// The stream has lost its framing: say why, then hang up.
 			c.answer(f.RequestID, wire.CodeBadFrame, err.Error())
 			cause := err // captured alone: err itself stays off the heap on the hot path
 			time.AfterFunc(100*time.Millisecond, func() { c.close(cause) })
-			return errHungUp
+			return false, errHungUp
 		}
-		return err
+		return false, err
 	}
 	// The heartbeat loop sees frames by this count; no clock read here.
 	c.recvs.Add(1)
@@ -256,7 +265,7 @@ func (c *conn) readFrame() error {
 			}
 			t.mu.Unlock()
 		}
-		return nil
+		return false, nil
 	}
 	m, err := wire.Decode(f.Type, f.Payload)
 	if err != nil {
@@ -267,13 +276,13 @@ func (c *conn) readFrame() error {
 		if f.Type != wire.TypeError { // never answer an ERROR with an ERROR
 			c.answer(f.RequestID, code, err.Error())
 		}
-		return nil
+		return true, nil
 	}
 	c.inHandler.Store(true)
 	t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
 	c.recvs.Add(1) // the handler's end: time in it was not the peer's silence
 	c.inHandler.Store(false)
-	return nil
+	return true, nil
 }
 
 // isClosed reports whether ch is closed; false for nil.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,4 +332,41 @@ func TestIdleHeartbeats(t *testing.T) {
 	}
 	wait(t, rb.got, "the GET after the idle time")
 	wait(t, ra.got, "its reply")
+}
+
+// Busy-polling read loops spin after traffic, not after heartbeats: two
+// idle busy transports exchanging heartbeats every 5 ms take next to no CPU
+// (each heartbeat used to set both loops spinning for busySpins reads,
+// milliseconds each time).
+func TestHeartbeatsDoNotSpin(t *testing.T) {
+	busy := func(c *Config) {
+		c.BusyPoll = true
+		c.Heartbeat, c.DeadAfter = 5*time.Millisecond, 200*time.Millisecond
+	}
+	a, _ := start(t, 1, busy)
+	b, rb := start(t, 2, busy)
+	a.SetPeerAddr(2, b.Addr().String())
+	if err := a.Send(2, wire.Header{RequestID: 7}, &wire.Get{Length: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, rb.got, "a GET")
+	time.Sleep(100 * time.Millisecond) // the spinning after the GET ends
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	framesBefore := a.Stats().FramesRecv
+	c0, w0 := cpu(), time.Now()
+	time.Sleep(400 * time.Millisecond)
+	used, wall := cpu()-c0, time.Since(w0)
+	if got := a.Stats().FramesRecv - framesBefore; got < 20 {
+		t.Fatalf("%d heartbeats in %v, want one per 5–10 ms", got, wall)
+	}
+	t.Logf("%v of CPU in %v", used, wall)
+	if used > wall/5 {
+		t.Errorf("idle busy transports used %v of CPU in %v: the read loops spin after heartbeats", used, wall)
+	}
 }
