@@ -229,3 +229,56 @@ func TestDriveWithParkedLoops(t *testing.T) {
 		}
 	}
 }
+
+// Pokes (park.go) are read deadlines in the past, set from other
+// goroutines at any moment: readers of a busy connection must take them as
+// "look again", whether the loop is parked, reading or stepped aside for a
+// driver. Here pokes rain on a connection while round trips run over it,
+// driven and not; every answer arrives and the connection stays up.
+func TestPokesDoNotBreakReads(t *testing.T) {
+	a, ans, f := drivePair(t, "")
+	var c *conn
+	if cs := a.live.Load(); cs != nil && len(*cs) == 1 {
+		c = (*cs)[0]
+	} else {
+		t.Fatal("want one connection")
+	}
+	stop := make(chan struct{})
+	poked := make(chan struct{})
+	go func() {
+		defer close(poked)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.nc.SetReadDeadline(pokedAt)
+			a.pokeParked()
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	for i := range 300 {
+		if i%50 == 0 {
+			time.Sleep(10 * time.Millisecond) // let the loop park now and then
+		}
+		if i%2 == 0 {
+			ans.RoundTrip(t, f, uint64(i+1))
+			continue
+		}
+		done := ans.Expect(uint64(i + 1))
+		if err := f.Send(uint64(i + 1)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("answer %d never arrived", i+1)
+		}
+	}
+	close(stop)
+	<-poked
+	if c.isClosed() {
+		t.Fatal("pokes closed the connection")
+	}
+}

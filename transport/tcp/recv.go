@@ -54,6 +54,8 @@ type sockReader struct {
 	err    error
 	tryFn  func(fd uintptr) bool
 	readyF func(fd uintptr) bool // await's test, see conn.await
+
+	pokable bool // read deadlines are pokes (park.go), not timeouts
 }
 
 func newSockReader(nc net.Conn) *sockReader {
@@ -78,6 +80,16 @@ func (s *sockReader) try(fd uintptr) bool {
 }
 
 func (s *sockReader) Read(p []byte) (int, error) {
+	for {
+		n, err := s.read(p)
+		if err != nil && s.poked(err) {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (s *sockReader) read(p []byte) (int, error) {
 	if !s.poll || s.rc == nil || len(p) == 0 {
 		return s.nc.Read(p)
 	}
@@ -165,18 +177,38 @@ func (c *conn) readLoop() {
 			return
 		}
 		if idle > 0 && idle < busySpins && idle%yieldEvery == 0 {
+			t.pokeParked()
 			yieldCPU()
 		}
 	}
 }
 
-// await returns when the socket is readable or a caller drives.
+// await returns when the socket is readable, a caller drives, or a
+// spinner pokes it (park.go).
 func (c *conn) await() error {
+	t := c.t
 	if c.sr.readyF == nil {
-		t := c.t
-		c.sr.readyF = func(fd uintptr) bool { return t.aside.Active() || readable(fd) }
+		c.sr.readyF = func(fd uintptr) bool {
+			if t.aside.Active() || readable(fd) {
+				return true
+			}
+			if !c.parked && t.park.fd >= 0 {
+				c.parked = t.park.add(int(fd))
+			}
+			return false
+		}
 	}
-	return c.sr.rc.Read(c.sr.readyF)
+	err := c.sr.rc.Read(c.sr.readyF)
+	if c.parked {
+		c.parked = false
+		// Closed meanwhile, the socket has left the set by itself.
+		c.sr.rc.Control(func(fd uintptr) { t.park.remove(int(fd)) })
+		t.park.n.Add(-1)
+	}
+	if err != nil && c.sr.poked(err) {
+		err = nil
+	}
+	return err
 }
 
 // pump delivers the whole frames the connection holds and reports how
@@ -322,7 +354,10 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 	t.aside.Enter()
 	defer t.aside.Leave()
 	var pace spin.Pacer
-	for {
+	for looks := 1; ; looks++ {
+		if looks%yieldEvery == 0 {
+			t.pokeParked()
+		}
 		conns := t.live.Load()
 		if conns == nil {
 			return false // closed

@@ -96,6 +96,7 @@ type Transport struct {
 
 	tick  atomic.Uint64           // heartbeat ticks, from 1: writes renew their deadline per tick
 	aside spin.Aside              // read loops wait here while callers drive
+	park  *parkSet                // sockets of parked busy read loops (park.go)
 	live  atomic.Pointer[[]*conn] // conns as a slice, for Drive and the heartbeats; nil after Close
 }
 
@@ -151,9 +152,15 @@ func New(cfg Config) (*Transport, error) {
 			t.peers[id] = &peer{id: id, addr: addr}
 		}
 	}
+	park, err := newParkSet(cfg.BusyPoll)
+	if err != nil {
+		return nil, err
+	}
+	t.park = park
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
+			park.close()
 			return nil, err
 		}
 		t.ln = ln
@@ -167,12 +174,12 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.BusyPoll {
 		h.Caps |= wire.CapBusyPoll
 	}
-	var err error
 	t.helloBuf, err = wire.AppendFrame(nil, wire.Header{Source: cfg.Self}, &h)
 	if err != nil {
 		if t.ln != nil {
 			t.ln.Close()
 		}
+		park.close()
 		return nil, err
 	}
 	if t.ln != nil {
@@ -446,7 +453,11 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 		maxFrame = wire.DefaultMaxFrameSize
 	}
 	c := &conn{t: t, nc: nc, sr: sr, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now(), fd: -1}
+	if sr.rc != nil && t.park.fd >= 0 {
+		sr.rc.Control(func(fd uintptr) { c.fd = int(fd) })
+		sr.pokable = true // the handshake's deadline is cleared: deadlines from now on are pokes
+	}
 	now := time.Now().UnixNano()
 	c.hbRecvAt, c.hbSentAt = now, now
 	return c, nil
@@ -576,6 +587,7 @@ func (t *Transport) Close() error {
 		c.close(transport.ErrClosed)
 	}
 	t.wg.Wait()
+	t.park.close()
 	return nil
 }
 
@@ -584,6 +596,8 @@ type conn struct {
 	t        *Transport
 	nc       net.Conn
 	sr       *sockReader
+	fd       int           // nc's descriptor, to match park events; -1 without BusyPoll
+	parked   bool          // the loop's socket is in t.park; owned by the read loop
 	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
 	br       *bufio.Reader // guarded by rmu
 	rxDone   atomic.Bool   // reading has ended: the stream lost its framing
