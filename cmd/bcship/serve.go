@@ -155,7 +155,7 @@ the TCP connection on first use; other peers are reached over TCP.`,
 	f.BoolVar(&insecure, "insecure", false, "run unsigned and untrusted code")
 	f.StringVar(&trust, "trust", "", "directory of trusted *.pub keys")
 	f.StringVar(&key, "key", "", "private key to sign code this node cross-compiles for peers")
-	f.BoolVar(&busy, "busy-poll", false, "spin on sockets before parking: lowest latency for back-to-back traffic, burns a core; next to a hot peer a quiet peer's requests can wait milliseconds (BenchmarkQuietPeer)")
+	f.BoolVar(&busy, "busy-poll", false, "spin on sockets before parking (lowest latency; burns a core while traffic flows)")
 	f.BoolVar(&noLLVM, "no-llvm", false, "never compile bitcode here")
 	f.Int64Var(&cacheMiB, "cache-mib", 256, "code cache size in MiB")
 	f.Uint8Var(&ttl, "ttl", bc.DefaultTTL, "forwards an invocation started here may make")

@@ -91,7 +91,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	fs.Int64Var(&cacheMiB, "cache-mib", bc.DefaultCacheBytes>>20, "code cache size in MiB")
 	fs.DurationVar(&o.deadline, "deadline", bc.DefaultDeadline, "default per-run kernel deadline")
 	fs.IntVar(&o.maxStacks, "max-stacks", 0, "concurrent kernel runs (default: the executor's)")
-	fs.BoolVar(&o.busyPoll, "busy-poll", false, "spin on sockets before parking: lowest latency for back-to-back traffic, burns a core; next to a hot peer a quiet peer's requests can wait milliseconds (BenchmarkQuietPeer)")
+	fs.BoolVar(&o.busyPoll, "busy-poll", false, "spin on sockets before parking (lowest latency; burns a core while traffic flows)")
 	fs.StringVar(&o.rdmaDev, "rdma-dev", "", "run on RDMA over this device, e.g. mlx5_0 or rxe0 ($BCSHIP_RDMA_DEV; default TCP only); peers without RDMA are still reached over TCP")
 	fs.BoolVar(&o.shm, "shm", false, "exchange messages through shared memory with peers on this host ($BCSHIP_SHM=1); others are reached over TCP")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long running kernels may take to finish")
