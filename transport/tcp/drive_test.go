@@ -221,7 +221,7 @@ func TestDriveWithParkedLoops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		time.Sleep(30 * time.Millisecond) // past busySpins looks: every loop parks
+		time.Sleep(30 * time.Millisecond) // past maxSpins looks: every loop parks
 		t0 := time.Now()
 		ans.RoundTrip(t, f, uint64(i+1))
 		if d := time.Since(t0); d > 100*time.Millisecond {

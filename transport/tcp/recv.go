@@ -123,9 +123,19 @@ func readable(fd uintptr) bool {
 	}
 }
 
-// busySpins is how many times a busy-polling read loop looks at an idle
-// socket before it waits in the netpoller (a few milliseconds).
-const busySpins = 4096
+// A busy-polling read loop looks at its socket again and again after a
+// frame, then waits in the netpoller. How long it looks adapts to the
+// traffic: minSpins looks after a quiet spell, twice as many (up to
+// maxSpins, a few milliseconds) each time the next frame came while it was
+// still looking or soon after it stopped (within quietAfter). Back-to-back
+// traffic keeps the loop spinning; a connection with one request now and
+// then parks after tens of µs instead of burning milliseconds of CPU after
+// each (waking a parked loop is cheap since spinners poke it, park.go).
+const (
+	minSpins   = 64
+	maxSpins   = 4096
+	quietAfter = 2 * time.Millisecond
+)
 
 // yieldEvery is how many looks a polling goroutine takes between yields of
 // its processor: a yield through the scheduler costs more than a look.
@@ -150,7 +160,7 @@ func (c *conn) readLoop() {
 	// Without BusyPoll nobody drives (Drive declines): the loop keeps the
 	// role and blocks in its reads, as a plain net.Conn reader would.
 	wait := c.sr.rc == nil || !t.cfg.BusyPoll
-	idle := 0
+	idle, spins := 0, minSpins
 	for {
 		if t.aside.Active() {
 			t.aside.Wait(c.done)
@@ -164,19 +174,28 @@ func (c *conn) readLoop() {
 			// rmu would block on that lock instead of skipping this
 			// connection (measured: a driven round trip waited 270 ms,
 			// for a heartbeat on a quiet connection).
-			if idle++; idle >= busySpins {
+			if idle++; idle >= spins {
+				parked := time.Now()
 				err = c.await()
+				if time.Since(parked) > quietAfter {
+					spins = minSpins
+				} else { // parked too soon: the next frame was close behind
+					spins = min(2*spins, maxSpins)
+				}
 			}
 		}
 		c.rmu.Unlock()
 		if n > 0 {
+			if idle < spins { // came while the loop was looking
+				spins = min(2*spins, maxSpins)
+			}
 			idle = 0
 		}
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		if idle > 0 && idle < busySpins && idle%yieldEvery == 0 {
+		if idle > 0 && idle < spins && idle%yieldEvery == 0 {
 			t.pokeParked()
 			yieldCPU()
 		}

@@ -334,9 +334,18 @@ func TestIdleHeartbeats(t *testing.T) {
 	wait(t, ra.got, "its reply")
 }
 
+// processCPU is the CPU time this process has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // Busy-polling read loops spin after traffic, not after heartbeats: two
 // idle busy transports exchanging heartbeats every 5 ms take next to no CPU
-// (each heartbeat used to set both loops spinning for busySpins reads,
+// (each heartbeat used to set both loops spinning for maxSpins reads,
 // milliseconds each time).
 func TestHeartbeatsDoNotSpin(t *testing.T) {
 	busy := func(c *Config) {
@@ -351,22 +360,45 @@ func TestHeartbeatsDoNotSpin(t *testing.T) {
 	}
 	wait(t, rb.got, "a GET")
 	time.Sleep(100 * time.Millisecond) // the spinning after the GET ends
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			t.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	framesBefore := a.Stats().FramesRecv
-	c0, w0 := cpu(), time.Now()
+	c0, w0 := processCPU(t), time.Now()
 	time.Sleep(400 * time.Millisecond)
-	used, wall := cpu()-c0, time.Since(w0)
+	used, wall := processCPU(t)-c0, time.Since(w0)
 	if got := a.Stats().FramesRecv - framesBefore; got < 20 {
 		t.Fatalf("%d heartbeats in %v, want one per 5–10 ms", got, wall)
 	}
 	t.Logf("%v of CPU in %v", used, wall)
 	if used > wall/5 {
 		t.Errorf("idle busy transports used %v of CPU in %v: the read loops spin after heartbeats", used, wall)
+	}
+}
+
+// A busy loop looks at its socket for a while after a frame only when
+// frames come close together: a request every 5 ms takes little CPU
+// (each used to set the loops spinning for maxSpins reads, about as long as
+// the gap).
+func TestQuietTrafficDoesNotSpin(t *testing.T) {
+	busy := func(c *Config) { c.BusyPoll = true }
+	a, ra := start(t, 1, busy)
+	b, rb := start(t, 2, busy)
+	a.SetPeerAddr(2, b.Addr().String())
+	round := func(id uint64) {
+		if err := a.Send(2, wire.Header{RequestID: id}, &wire.Get{Length: 1}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, rb.got, "a GET")
+		wait(t, ra.got, "its reply")
+	}
+	round(1)
+	time.Sleep(50 * time.Millisecond)
+	c0, w0 := processCPU(t), time.Now()
+	for i := range 80 {
+		time.Sleep(5 * time.Millisecond)
+		round(uint64(i + 2))
+	}
+	used, wall := processCPU(t)-c0, time.Since(w0)
+	t.Logf("%v of CPU in %v", used, wall)
+	if used > wall/4 {
+		t.Errorf("busy transports with a request every 5 ms used %v of CPU in %v: the loops spin between requests", used, wall)
 	}
 }
