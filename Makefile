@@ -85,7 +85,7 @@ unit:
 
 # The same tests, compiled for arm64 and run under qemu-user.
 arm64:
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec $(QEMU_ARM64) ./...
+	BCSHIP_EMULATED=qemu-user CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec $(QEMU_ARM64) ./...
 
 # rxe-test runs the verbs tests in a qemu (TCG) VM with soft-RoCE
 # (internal/cmd/rxevm): it fetches the Debian kernel package when missing
