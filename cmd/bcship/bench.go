@@ -214,23 +214,36 @@ func (s *series) set(round int, p50, p99 time.Duration) {
 	s.p50[round], s.p99[round] = p50, p99
 }
 
+// perRound is f of a's and b's p50 in every round that measured both.
+func perRound[T any](a, b *series, f func(a, b time.Duration) T) []T {
+	var out []T
+	for i := range min(len(a.p50), len(b.p50)) {
+		if a.p50[i] > 0 && b.p50[i] > 0 {
+			out = append(out, f(a.p50[i], b.p50[i]))
+		}
+	}
+	return out
+}
+
+// middle sorts xs and returns their median (the mean of the middle two for
+// an even count); xs must not be empty.
+func middle[T float64 | time.Duration](xs []T) T {
+	slices.Sort(xs)
+	m := xs[len(xs)/2]
+	if len(xs)%2 == 0 {
+		m = (xs[len(xs)/2-1] + m) / 2
+	}
+	return m
+}
+
 // roundRatio is a's p50 over b's, the median over the rounds that measured both,
 // with the lowest and highest of them.
 func roundRatio(a, b *series) (med, lo, hi float64, ok bool) {
-	var rs []float64
-	for i := range min(len(a.p50), len(b.p50)) {
-		if a.p50[i] > 0 && b.p50[i] > 0 {
-			rs = append(rs, float64(a.p50[i])/float64(b.p50[i]))
-		}
-	}
+	rs := perRound(a, b, func(x, y time.Duration) float64 { return float64(x) / float64(y) })
 	if len(rs) == 0 {
 		return 0, 0, 0, false
 	}
-	slices.Sort(rs)
-	med = rs[len(rs)/2]
-	if len(rs)%2 == 0 {
-		med = (rs[len(rs)/2-1] + med) / 2
-	}
+	med = middle(rs)
 	return med, rs[0], rs[len(rs)-1], true
 }
 
@@ -245,11 +258,7 @@ func median(ds []time.Duration) time.Duration {
 	if len(m) == 0 {
 		return 0
 	}
-	slices.Sort(m)
-	if len(m)%2 == 0 {
-		return (m[len(m)/2-1] + m[len(m)/2]) / 2
-	}
-	return m[len(m)/2]
+	return middle(m)
 }
 
 // benchInvoke measures every row once per round, rounds back to back, and
@@ -388,16 +397,9 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 	floor := row("raw tcp busy ping-pong")
 	var above []string
 	for _, name := range []string{"bcship invoke tcp busy", "bcship AM tcp busy", "ucx ucp_am_lat tcp"} {
-		s := row(name)
-		var ds []time.Duration
-		for i := range min(len(s.p50), len(floor.p50)) {
-			if s.p50[i] > 0 && floor.p50[i] > 0 {
-				ds = append(ds, s.p50[i]-floor.p50[i])
-			}
-		}
+		ds := perRound(row(name), floor, func(x, y time.Duration) time.Duration { return x - y })
 		if len(ds) > 0 {
-			slices.Sort(ds)
-			above = append(above, fmt.Sprintf("%s +%v", strings.TrimPrefix(name, "bcship "), ds[len(ds)/2].Round(100*time.Nanosecond)))
+			above = append(above, fmt.Sprintf("%s +%v", strings.TrimPrefix(name, "bcship "), middle(ds).Round(100*time.Nanosecond)))
 		}
 	}
 	if len(above) > 1 {
