@@ -372,11 +372,8 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 	}
 	t.aside.Enter()
 	defer t.aside.Leave()
-	var pace spin.Pacer
-	for looks := 1; ; looks++ {
-		if looks%yieldEvery == 0 {
-			t.pokeParked()
-		}
+	pace := spin.Pacer{Yield: t.pokeF}
+	for {
 		conns := t.live.Load()
 		if conns == nil {
 			return false // closed

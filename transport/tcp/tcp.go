@@ -97,6 +97,7 @@ type Transport struct {
 	tick  atomic.Uint64           // heartbeat ticks, from 1: writes renew their deadline per tick
 	aside spin.Aside              // read loops wait here while callers drive
 	park  *parkSet                // sockets of parked busy read loops (park.go)
+	pokeF func()                  // t.pokeParked, made once for Drive's pacer
 	live  atomic.Pointer[[]*conn] // conns as a slice, for Drive and the heartbeats; nil after Close
 }
 
@@ -157,6 +158,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.park = park
+	t.pokeF = t.pokeParked
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {

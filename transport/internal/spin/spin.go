@@ -16,6 +16,11 @@ import (
 // at the first yield, so a wait that ends within the first looks reads no
 // clock at all.
 type Pacer struct {
+	// Yield, when set, is called at each yield before the processor is
+	// given up: work a poller owes others while it spins (transport/tcp
+	// wakes parked read loops there).
+	Yield func()
+
 	looks int
 	start time.Time
 }
@@ -32,6 +37,9 @@ func (p *Pacer) Next(every int, budget time.Duration) bool {
 		p.start = time.Now()
 	} else if time.Since(p.start) > budget {
 		return false
+	}
+	if p.Yield != nil {
+		p.Yield()
 	}
 	runtime.Gosched()
 	return true

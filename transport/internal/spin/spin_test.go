@@ -33,3 +33,17 @@ func TestPacerBudget(t *testing.T) {
 		t.Error("the clock started before the first yield")
 	}
 }
+
+// Yield runs at every yield and nowhere else.
+func TestPacerYield(t *testing.T) {
+	yields := 0
+	p := Pacer{Yield: func() { yields++ }}
+	for range 64 {
+		if !p.Next(16, time.Minute) {
+			t.Fatal("stopped within its budget")
+		}
+	}
+	if yields != 4 {
+		t.Errorf("Yield ran %d times in 64 looks at one yield per 16, want 4", yields)
+	}
+}
