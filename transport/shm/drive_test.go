@@ -93,14 +93,7 @@ func TestDriveGivesUp(t *testing.T) {
 // waits in the netpoller: Drive declines at once for it (and for a peer it
 // does not know) rather than spin over the rings and delay that answer.
 func TestDriveDeclinesTCPPeer(t *testing.T) {
-	a, _ := start(t, 1, t.TempDir(), nil)
-	rb := transporttest.NewRecorder()
-	b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	a.SetPeerAddr(2, b.Addr().String())
+	a, rb := tcpOnlyPeer(t)
 	if err := a.Send(2, wire.Header{}, seqAM(0, 8)); err != nil {
 		t.Fatal(err)
 	}

@@ -225,17 +225,7 @@ func TestFallbackToTCP(t *testing.T) {
 			b.host = "boot:another-machine"
 			return a, rb
 		}},
-		{"peer without shared memory", func(t *testing.T) (*Transport, *transporttest.Recorder) {
-			a, _ := start(t, 1, t.TempDir(), nil)
-			rb := transporttest.NewRecorder()
-			b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			a.SetPeerAddr(2, b.Addr().String())
-			return a, rb
-		}},
+		{"peer without shared memory", tcpOnlyPeer},
 		{"no such directory", func(t *testing.T) (*Transport, *transporttest.Recorder) {
 			a, _ := start(t, 1, t.TempDir()+"/missing", nil)
 			b, rb := start(t, 2, t.TempDir(), nil)
@@ -440,4 +430,18 @@ func TestSleepOnManyRings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tcpOnlyPeer is node 1 on shared memory, with node 2, a plain TCP
+// transport, as its peer.
+func tcpOnlyPeer(t *testing.T) (*Transport, *transporttest.Recorder) {
+	a, _ := start(t, 1, t.TempDir(), nil)
+	rb := transporttest.NewRecorder()
+	b, err := tcp.New(tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: rb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	a.SetPeerAddr(2, b.Addr().String())
+	return a, rb
 }
