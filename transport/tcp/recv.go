@@ -27,9 +27,10 @@ import (
 // in its reads like any net.Conn reader, yielding once its socket is
 // drained so that the caller a frame readied runs at once. With BusyPoll
 // the loop takes the role for one look at a time (a non-blocking read that
-// delivers every whole frame the socket holds: pump), and after a few
-// milliseconds without a frame waits for readability without the role (it
-// peeks). Either way a frame that has begun is read to its end, waiting
+// delivers every whole frame the socket holds: pump), and after a while
+// without a frame (see minSpins) waits for readability keeping the role,
+// so that drivers skip the connection, until data comes or a spinner pokes
+// it (park.go). Either way a frame that has begun is read to its end, waiting
 // for its bytes if needed (a peer writes a frame at once, so that is
 // short).
 
