@@ -42,19 +42,15 @@ var errNoData = errors.New("tcp: no data")
 var errHungUp = errors.New("tcp: connection lost its framing")
 
 // sockReader reads a connection. It waits for data as a net.Conn does,
-// except that with poll set it only tries once and answers errNoData.
+// except that with poll set it only tries once, with a bare read(2)
+// (rawio.go), and answers errNoData.
 type sockReader struct {
 	nc   net.Conn
 	rc   syscall.RawConn // nil when nc has no descriptor: no polling
+	raw  *rawFD          // set after the handshake when rc is
 	poll bool
 
-	// The poll's arguments and results, and the function that reads
-	// them, made once: a closure per read would allocate per read.
-	p      []byte
-	n      int
-	err    error
-	tryFn  func(fd uintptr) bool
-	readyF func(fd uintptr) bool // await's test, see conn.await
+	readyF func(fd uintptr) bool // await's test, see conn.await, made once
 
 	pokable bool // read deadlines are pokes (park.go), not timeouts
 }
@@ -66,18 +62,7 @@ func newSockReader(nc net.Conn) *sockReader {
 			s.rc = rc
 		}
 	}
-	s.tryFn = s.try
 	return s
-}
-
-// try is one non-blocking read, for rc.Read.
-func (s *sockReader) try(fd uintptr) bool {
-	for {
-		s.n, s.err = syscall.Read(int(fd), s.p)
-		if s.err != syscall.EINTR {
-			return true
-		}
-	}
 }
 
 func (s *sockReader) Read(p []byte) (int, error) {
@@ -91,16 +76,11 @@ func (s *sockReader) Read(p []byte) (int, error) {
 }
 
 func (s *sockReader) read(p []byte) (int, error) {
-	if !s.poll || s.rc == nil || len(p) == 0 {
+	if !s.poll || s.raw == nil || len(p) == 0 {
 		return s.nc.Read(p)
 	}
-	s.p = p
-	rerr := s.rc.Read(s.tryFn)
-	n, err := s.n, s.err
-	s.p, s.err = nil, nil
+	n, err := s.raw.read(p)
 	switch {
-	case rerr != nil:
-		return 0, rerr
 	case err == syscall.EAGAIN:
 		return 0, errNoData
 	case err != nil:

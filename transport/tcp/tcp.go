@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bcship/bcship/transport"
@@ -456,8 +457,12 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 	}
 	c := &conn{t: t, nc: nc, sr: sr, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now(), fd: -1}
-	if sr.rc != nil && t.park.fd >= 0 {
-		sr.rc.Control(func(fd uintptr) { c.fd = int(fd) })
+	if sr.rc != nil {
+		c.raw = newRawFD(nc)
+		sr.raw = c.raw
+	}
+	if c.raw != nil && t.park.fd >= 0 {
+		c.fd = c.raw.fd
 		sr.pokable = true // the handshake's deadline is cleared: deadlines from now on are pokes
 	}
 	now := time.Now().UnixNano()
@@ -599,6 +604,7 @@ type conn struct {
 	nc       net.Conn
 	sr       *sockReader
 	fd       int           // nc's descriptor, to match park events; -1 without BusyPoll
+	raw      *rawFD        // nc's descriptor for bare reads and writes; nil when it has none
 	parked   bool          // the loop's socket is in t.park; owned by the read loop
 	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
 	br       *bufio.Reader // guarded by rmu
@@ -692,7 +698,7 @@ func (c *conn) write(q [][]byte) error {
 	var err error
 	if len(q) == 1 {
 		var m int
-		m, err = c.nc.Write(q[0])
+		m, err = c.writeOne(q[0])
 		n = int64(m)
 	} else {
 		// WriteTo consumes the slice it is given, clearing its elements:
@@ -711,6 +717,24 @@ func (c *conn) write(q [][]byte) error {
 	return err
 }
 
+// writeOne writes b: with a bare write(2) first (rawio.go), and through
+// nc, which waits for the socket to take the rest, only when that one did
+// not take it all. The caller holds wmu.
+func (c *conn) writeOne(b []byte) (int, error) {
+	if c.raw == nil {
+		return c.nc.Write(b)
+	}
+	n, err := c.raw.write(b)
+	if err == nil && n == len(b) {
+		return n, nil
+	}
+	if err != nil && err != syscall.EAGAIN {
+		return n, err
+	}
+	m, err := c.nc.Write(b[n:])
+	return n + m, err
+}
+
 // close shuts the connection down once; if it was its peer's current
 // connection, the handler hears that the peer is down.
 func (c *conn) close(err error) {
@@ -724,6 +748,9 @@ func (c *conn) close(err error) {
 	c.queue = nil
 	c.mu.Unlock()
 	close(c.done)
+	if c.raw != nil {
+		c.raw.shut() // no bare call may outlive the descriptor
+	}
 	c.nc.Close()
 	for _, b := range q {
 		c.t.bufs.Put(b)
