@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bcship/bcship/wire"
 )
 
 // loopbackPair is a connected pair of loopback TCP connections.
@@ -127,5 +129,76 @@ func TestWriteOneFallsBack(t *testing.T) {
 	}
 	if d := <-got; !bytes.Equal(d, big) {
 		t.Fatalf("peer read %d bytes, not the frame written", len(d))
+	}
+}
+
+// TestFramesInAnyChunks: frames arrive whole, split anywhere, or several in
+// one segment, and every one is delivered once, in order, with its own
+// payload, whether the read loop polls or waits (the in-place parse of a
+// frame the buffer holds whole, and ReadFrame for the rest).
+func TestFramesInAnyChunks(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "netpoll", true: "busy"}[busy], func(t *testing.T) {
+			a, rec := start(t, 1, func(c *Config) { c.BusyPoll = busy })
+			raw, err := net.Dial("tcp", a.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			hello, err := wire.AppendFrame(nil, wire.Header{Source: 9}, &wire.Hello{Node: 9})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const frames = 40
+			var each [][]byte
+			for i := range frames {
+				// Sizes from empty to larger than a TCP segment.
+				data := bytes.Repeat([]byte{byte(i)}, (i*i*37)%3000)
+				put, err := wire.AppendFrame(nil, wire.Header{RequestID: uint64(i), Source: 9}, &wire.PutReply{Status: wire.CodeOK})
+				if err != nil {
+					t.Fatal(err)
+				}
+				get, err := wire.AppendFrame(nil, wire.Header{RequestID: uint64(i), Source: 9}, &wire.GetReply{Data: data})
+				if err != nil {
+					t.Fatal(err)
+				}
+				each = append(each, put, get)
+			}
+			go func() {
+				// The HELLO and the first ten frames in chunks of 1, 2, 3, …
+				// bytes, split anywhere.
+				rest := append(hello, bytes.Join(each[:10], nil)...)
+				for n := 1; len(rest) > 0; n++ {
+					k := min(n, len(rest))
+					if _, err := raw.Write(rest[:k]); err != nil {
+						return
+					}
+					rest = rest[k:]
+					time.Sleep(100 * time.Microsecond)
+				}
+				// Then whole frames, one to three a write.
+				for i := 10; i < len(each); i += 1 + i%3 {
+					if _, err := raw.Write(bytes.Join(each[i:min(i+1+i%3, len(each))], nil)); err != nil {
+						return
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+			}()
+			// All delivered first, checked after: a payload that still
+			// aliased the read buffer would have been overwritten by then.
+			var got []wire.Message
+			for range 2 * frames {
+				got = append(got, wait(t, rec.got, "frame"))
+			}
+			for i := range frames {
+				if m, ok := got[2*i].(*wire.PutReply); !ok || m.Status != wire.CodeOK {
+					t.Fatalf("frame %d: got %#v, want a PUT_REPLY", 2*i, got[2*i])
+				}
+				m, ok := got[2*i+1].(*wire.GetReply)
+				if want := bytes.Repeat([]byte{byte(i)}, (i*i*37)%3000); !ok || !bytes.Equal(m.Data, want) {
+					t.Fatalf("frame %d: got %#v, want %d bytes of %d", 2*i+1, got[2*i+1], len(want), i)
+				}
+			}
+		})
 	}
 }
