@@ -28,8 +28,9 @@ func (n *Node) park(j *job) {
 		// A bundle without our triple may still come back cross-compiled
 		// by the origin, once; anything else stays refused.
 		if r.code != wire.CodeNoTriple || r.asked {
+			code, text := r.code, r.text // codeArrived rewrites r under wmu
 			n.wmu.Unlock()
-			n.fail(j, r.code, r.text)
+			n.fail(j, code, text)
 			return
 		}
 		r.asked = true

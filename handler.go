@@ -1,6 +1,7 @@
 package bcship
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -34,7 +35,8 @@ func (n *Node) handle(from uint32, hd wire.Header, m wire.Message) {
 	case *wire.Ship:
 		n.handleShip(from, hd, m)
 	case *wire.NeedCode:
-		n.goRun(func() { n.handleNeedCode(from, hd, m) })
+		nc := *m // m is the transport's (transport.Handler)
+		n.goRun(func() { n.handleNeedCode(from, hd, &nc) })
 	case *wire.Result:
 		n.onResult(from, hd, m)
 	case *wire.ErrorMsg:
@@ -44,7 +46,7 @@ func (n *Node) handle(from uint32, hd wire.Header, m wire.Message) {
 			n.log.Debug("ERROR for no pending request", "from", from, "req", m.OriginRequest, "code", m.Code, "text", m.Text)
 		}
 	case *wire.GetReply:
-		n.finish(hd.RequestID, nil, m.Data, nil)
+		n.finish(hd.RequestID, nil, bytes.Clone(m.Data), nil)
 	case *wire.PutReply:
 		var err error
 		if m.Status != wire.CodeOK {
@@ -77,7 +79,7 @@ func (n *Node) onResult(from uint32, hd wire.Header, m *wire.Result) {
 		return
 	}
 	if len(m.Reply) > 0 || hd.Flags&FlagMore != 0 {
-		c.replies = append(c.replies, m.Reply)
+		c.replies = append(c.replies, bytes.Clone(m.Reply)) // m is the transport's
 	}
 	if hd.Flags&FlagMore != 0 {
 		n.pmu.Unlock()

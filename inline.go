@@ -1,6 +1,7 @@
 package bcship
 
 import (
+	"bytes"
 	"sync/atomic"
 	"time"
 )
@@ -64,6 +65,7 @@ func (n *Node) dispatch(j *job, deadline uint32) {
 		j.setDeadline(clock(), deadline)
 	}
 	hj := *j
+	hj.arg = bytes.Clone(j.arg) // j.arg is the transport's (transport.Handler)
 	n.goRun(func() { n.execute(&hj, time.Time{}) })
 }
 

@@ -16,6 +16,7 @@ type direct struct {
 	self  uint32
 	nodes map[uint32]*Node
 	buf   []byte
+	dec   wire.Decoder
 }
 
 func (d *direct) Send(peer uint32, h wire.Header, m wire.Message) error {
@@ -29,8 +30,8 @@ func (d *direct) Send(peer uint32, h wire.Header, m wire.Message) error {
 	if err != nil {
 		return err
 	}
-	// The receiver owns the payload, as with the real transports.
-	msg, err := wire.Decode(hd.Type, append([]byte(nil), f[wire.HeaderSize:]...))
+	// As over TCP: decoded in place, into messages the transport keeps.
+	msg, err := d.dec.Decode(hd.Type, f[wire.HeaderSize:])
 	if err != nil {
 		return err
 	}

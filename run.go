@@ -35,7 +35,9 @@ type job struct {
 //
 // Jobs are values: a job run inline lives on the read loop's stack, and
 // whatever keeps one past execute (a goroutine, the code wait list, a GET
-// in flight) keeps a copy.
+// in flight) keeps a copy. The argument of a job from the wire aliases the
+// message, which is the transport's only until the handler returns
+// (transport.Handler): a copy that outlives it clones arg too.
 func jobFromInvoke(from uint32, m *wire.Invoke) job {
 	return job{hash: m.Hash, entry: m.Entry, arg: m.Arg, origin: m.Origin, req: m.OriginRequest,
 		ttl: m.TTL, hops: m.Hops, from: from}
@@ -322,6 +324,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 		return
 	}
 	jc := *j // j is the caller's, maybe on its stack
+	jc.arg = nil // the transport's (transport.Handler), and the continuation has its own
 	cont := func(data []byte, now time.Time) {
 		nj, code, text := n.next(&jc, then, data, now)
 		if code != wire.CodeOK {
@@ -360,7 +363,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 // sendResult sends one RESULT of j to its origin.
 func (n *Node) sendResult(j *job, status int64, reply []byte, final bool) {
 	if j.origin == n.cfg.ID {
-		m := &wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: bytes.Clone(reply)}
+		m := &wire.Result{OriginRequest: j.req, Status: status, Hops: j.hops, Reply: reply} // onResult copies it
 		var flags uint16
 		if !final {
 			flags = FlagMore

@@ -48,8 +48,11 @@ func (e *PeerDownError) Unwrap() error { return e.Err }
 // the next frame of that connection waits for them.
 type Handler interface {
 	// HandleMessage delivers one decoded message (never HELLO: the
-	// transport consumes those). m owns its memory: byte fields alias a
-	// payload buffer that the transport does not reuse.
+	// transport consumes those). m, and the memory its byte fields alias,
+	// are the transport's and valid only until HandleMessage returns: a
+	// transport may decode the next frame into them (transport/tcp does,
+	// so that a frame costs no allocation). A handler copies what it keeps
+	// (wire.Clone, or bytes.Clone of a field).
 	HandleMessage(from uint32, h wire.Header, m wire.Message)
 	// PeerDown reports that the connection to peer died. Requests in
 	// flight to it will get no answer.

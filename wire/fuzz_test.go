@@ -24,6 +24,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(uint8(0), []byte{})
 	f.Add(uint8(255), []byte{1, 2, 3})
+	// Per type, the sample with the longest encoding: what a Decoder holds
+	// before it decodes the input.
+	fullOf := map[wire.Type][]byte{}
+	for _, tc := range samples() {
+		if b, _ := tc.msg.AppendTo(nil); len(b) > len(fullOf[tc.msg.Type()]) {
+			fullOf[tc.msg.Type()] = b
+		}
+	}
 	f.Fuzz(func(t *testing.T, typ uint8, payload []byte) {
 		m, err := wire.Decode(wire.Type(typ), payload)
 		if (m == nil) == (err == nil) {
@@ -52,6 +60,24 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !reflect.DeepEqual(m, m2) {
 			t.Fatalf("second decode differs:\n%+v\n%+v", m, m2)
+		}
+		// A Decoder that decoded a message of this type before gets the
+		// same, and a Clone keeps it when the payload is overwritten.
+		var d wire.Decoder
+		if _, err := d.Decode(m.Type(), fullOf[m.Type()]); err != nil {
+			t.Fatal(err)
+		}
+		buf := bytes.Clone(payload)
+		dm, err := d.Decode(m.Type(), buf)
+		if err != nil || !reflect.DeepEqual(dm, m) {
+			t.Fatalf("Decoder: %+v, %v; Decode: %+v", dm, err, m)
+		}
+		c := wire.Clone(dm)
+		for i := range buf {
+			buf[i] ^= 0xff
+		}
+		if enc, _ := c.AppendTo(nil); !bytes.Equal(enc, payload) {
+			t.Fatalf("the clone changed with the payload:\n got % x\nwant % x", enc, payload)
 		}
 	})
 }

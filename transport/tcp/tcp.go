@@ -608,6 +608,7 @@ type conn struct {
 	parked   bool          // the loop's socket is in t.park; owned by the read loop
 	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
 	br       *bufio.Reader // guarded by rmu
+	dec      wire.Decoder  // the messages frames decode into; guarded by rmu
 	rxDone   atomic.Bool   // reading has ended: the stream lost its framing
 	peer     uint32
 	dialer   uint32 // node id of the side that dialed

@@ -32,7 +32,7 @@ func (r *recorder) HandleMessage(from uint32, h wire.Header, m wire.Message) {
 	if _, ok := m.(*wire.Get); ok && r.t != nil {
 		r.t.Send(from, wire.Header{RequestID: h.RequestID}, &wire.GetReply{Data: []byte{byte(h.RequestID)}})
 	}
-	r.got <- m
+	r.got <- wire.Clone(m) // m is the transport's
 }
 
 func (r *recorder) PeerDown(peer uint32, err error) { r.downC <- err }

@@ -35,7 +35,7 @@ func (r *Recorder) HandleMessage(from uint32, h wire.Header, m wire.Message) {
 		<-r.Block
 	}
 	r.Mu.Lock()
-	r.Msgs = append(r.Msgs, am)
+	r.Msgs = append(r.Msgs, wire.Clone(am).(*wire.AM)) // am is the transport's
 	r.Mu.Unlock()
 	r.poke()
 }
