@@ -323,7 +323,7 @@ func (n *Node) kernelGet(j *job, node uint32, region string, off, length uint64,
 		n.fail(j, wire.CodeTooLarge, fmt.Sprintf("bc_get of %d bytes", length))
 		return
 	}
-	jc := *j // j is the caller's, maybe on its stack
+	jc := *j     // j is the caller's, maybe on its stack
 	jc.arg = nil // the transport's (transport.Handler), and the continuation has its own
 	cont := func(data []byte, now time.Time) {
 		nj, code, text := n.next(&jc, then, data, now)
