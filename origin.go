@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bcship/bcship/bundle"
@@ -49,7 +50,11 @@ type call struct {
 
 	replies [][]byte
 	one     [1][]byte // backing for replies: most calls get one
-	done    chan struct{}
+	// wake is how the caller learns of completion: nil while pending,
+	// &ch of a caller blocked on ch, &settled once complete. A caller that
+	// drives polls it (Answered) and needs no channel.
+	wake    atomic.Pointer[chan struct{}]
+	settled chan struct{} // never used: its address marks completion
 	res     *Result
 	result  Result // backing for res on success: one allocation less per call
 	data    []byte
@@ -59,7 +64,7 @@ type call struct {
 
 // newCall makes a call to peer started at now (clock).
 func (n *Node) newCall(peer uint32, anyPeer bool, now time.Time) *call {
-	c := &call{id: n.reqID.Add(1), peer: peer, anyPeer: anyPeer, start: now, done: make(chan struct{})}
+	c := &call{id: n.reqID.Add(1), peer: peer, anyPeer: anyPeer, start: now}
 	c.replies = c.one[:0]
 	return c
 }
@@ -90,7 +95,21 @@ func (c *call) complete(res *Result, data []byte, err error) {
 		c.cb(c)
 		return
 	}
-	close(c.done)
+	if ch := c.wake.Swap(&c.settled); ch != nil {
+		close(*ch)
+	}
+}
+
+// Answered implements transport.Answered: c is complete.
+func (c *call) Answered() bool { return c.wake.Load() == &c.settled }
+
+// block returns a channel closed once c is complete, or nil if it is.
+func (c *call) block() chan struct{} {
+	ch := make(chan struct{})
+	if !c.wake.CompareAndSwap(nil, &ch) {
+		return nil // complete
+	}
+	return ch
 }
 
 // finish completes pending call id, if it is still pending.
@@ -119,20 +138,19 @@ func (n *Node) failAll(match func(*call) bool, err error) {
 // wait waits for c or ctx; on ctx it withdraws c. When the transport lets
 // callers drive it, the caller first polls for the answer itself.
 func (n *Node) wait(ctx context.Context, c *call) error {
-	if h := n.hot.Load(); h != nil && h.drv != nil && h.drv.Drive(c.peer, c.done) {
+	if h := n.hot.Load(); h != nil && h.drv != nil && h.drv.Drive(c.peer, c) {
 		return c.err
 	}
-	done := ctx.Done()
-	if done == nil {
-		<-c.done
+	ch := c.block()
+	if ch == nil {
 		return c.err
 	}
 	select {
-	case <-c.done:
+	case <-ch:
 		return c.err
-	case <-done:
+	case <-ctx.Done():
 		if n.take(c.id) == nil {
-			<-c.done // completed meanwhile
+			<-ch // completed meanwhile
 			return c.err
 		}
 		return ctx.Err()

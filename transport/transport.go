@@ -109,15 +109,23 @@ type OneSided interface {
 // rest; a caller that polls for its answer itself saves that.
 type Driver interface {
 	// Drive polls for incoming frames and delivers them, to the Handler
-	// as usual but on the calling goroutine, until done is closed; then
-	// it reports true. peer is the node the request went to (the answer
+	// as usual but on the calling goroutine, until done.Answered()
+	// reports true; then it reports true. peer is the node the request went to (the answer
 	// is expected from it, or from further along a chain); a transport
 	// may decline at once when polling would not see that peer's answer.
 	// It gives up and reports false after a short while (tens of
 	// microseconds) or when the transport closes, so that a caller
 	// waiting for a long chain does not hold a processor: the caller then
 	// waits as it would have without Drive.
-	Drive(peer uint32, done <-chan struct{}) bool
+	Drive(peer uint32, done Answered) bool
+}
+
+// Answered is what a driving caller waits for: whether its answer has
+// been delivered. A flag the caller's request sets, not a channel: a
+// channel per request costs an allocation, and its close more than the
+// store of a flag, on a round trip of a few microseconds.
+type Answered interface {
+	Answered() bool
 }
 
 // Drainer is implemented by transports that can stop taking connections

@@ -47,7 +47,7 @@ func drivePair(t *testing.T) (*Transport, *transporttest.Answers, transporttest.
 	}
 	f := transporttest.DriveFuncs{
 		Send:  func(id uint64) error { return a.Send(2, wire.Header{}, seqAM(id, 56)) },
-		Drive: func(done <-chan struct{}) bool { return a.Drive(2, done) },
+		Drive: func(done <-chan struct{}) bool { return a.Drive(2, transporttest.Closed(done)) },
 	}
 	return a, ans, f
 }
@@ -79,12 +79,12 @@ func TestDriveGivesUp(t *testing.T) {
 	a, _, _ := drivePair(t)
 	never := make(chan struct{})
 	t0 := time.Now()
-	if a.Drive(2, never) {
+	if a.Drive(2, transporttest.Closed(never)) {
 		t.Fatal("Drive reported an answer that never came")
 	}
 	t.Logf("gave up after %v", time.Since(t0))
 	a.Close()
-	if a.Drive(2, never) {
+	if a.Drive(2, transporttest.Closed(never)) {
 		t.Fatal("Drive on a closed transport reported an answer")
 	}
 }
@@ -108,7 +108,7 @@ func TestDriveDeclinesTCPPeer(t *testing.T) {
 		fastest := time.Hour
 		for range 5 {
 			t0 := time.Now()
-			if a.Drive(peer, never) {
+			if a.Drive(peer, transporttest.Closed(never)) {
 				t.Fatalf("Drive for peer %d reported an answer", peer)
 			}
 			fastest = min(fastest, time.Since(t0))

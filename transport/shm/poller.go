@@ -207,11 +207,11 @@ func (r *receiver) idle(conns []*conn) bool {
 const driveFor = 50 * time.Microsecond
 
 // Drive implements transport.Driver: the caller polls the rings and
-// delivers what arrives, on its own goroutine, until done is closed or
+// delivers what arrives, on its own goroutine, until done is answered or
 // driveFor has passed. It declines when peer is not reached through shared
 // memory: that answer comes over TCP, whose read loop waits in the
 // netpoller, and a spinning caller would only delay it.
-func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
+func (t *Transport) Drive(peer uint32, done transport.Answered) bool {
 	r := &t.rcv
 	if r.stop.Load() || !t.onShm(peer) {
 		return false
@@ -237,11 +237,9 @@ func (t *Transport) Drive(peer uint32, done <-chan struct{}) bool {
 			}
 			r.role.Unlock()
 		}
-		select {
-		case <-done:
+		if done.Answered() {
 			r.drives.Add(1)
 			return true
-		default:
 		}
 		if r.stop.Load() {
 			return false

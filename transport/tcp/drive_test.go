@@ -62,7 +62,7 @@ func drivePair(t testing.TB, frame string) (*Transport, *transporttest.Answers, 
 	get := &wire.Get{Region: "r"}
 	f := transporttest.DriveFuncs{
 		Send:  func(id uint64) error { return a.Send(2, wire.Header{RequestID: id}, get) },
-		Drive: func(done <-chan struct{}) bool { return a.Drive(2, done) },
+		Drive: func(done <-chan struct{}) bool { return a.Drive(2, transporttest.Closed(done)) },
 	}
 	return a, ans, f
 }
@@ -90,15 +90,15 @@ func TestDriveConcurrent(t *testing.T) {
 func TestDriveDeclinesAndGivesUp(t *testing.T) {
 	quiet, _ := start(t, 3, nil)
 	never := make(chan struct{})
-	if quiet.Drive(2, never) {
+	if quiet.Drive(2, transporttest.Closed(never)) {
 		t.Fatal("Drive without BusyPoll reported an answer")
 	}
 	a, _, _ := drivePair(t, driveFrame)
-	if a.Drive(2, never) {
+	if a.Drive(2, transporttest.Closed(never)) {
 		t.Fatal("Drive reported an answer that never came")
 	}
 	a.Close()
-	if a.Drive(2, never) {
+	if a.Drive(2, transporttest.Closed(never)) {
 		t.Fatal("Drive on a closed transport reported an answer")
 	}
 }

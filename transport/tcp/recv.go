@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bcship/bcship/transport"
 	"github.com/bcship/bcship/transport/internal/spin"
 	"github.com/bcship/bcship/wire"
 )
@@ -214,16 +215,16 @@ func (c *conn) await() error {
 // pump delivers the whole frames the connection holds and reports how
 // many it delivered, heartbeats not counted; the caller holds rmu. With
 // wait it reads frames until the connection fails; else it returns when
-// the socket is empty, or, when done is closed, as soon as the bytes
+// the socket is empty, or, when done is answered, as soon as the bytes
 // already buffered are delivered: a driving caller whose answer came must
 // not pay for one more read.
-func (c *conn) pump(wait bool, done <-chan struct{}) (n int, err error) {
+func (c *conn) pump(wait bool, done transport.Answered) (n int, err error) {
 	if c.rxDone.Load() {
 		return 0, errHungUp
 	}
 	for {
 		if !wait && c.br.Buffered() == 0 {
-			if n > 0 && isClosed(done) {
+			if n > 0 && done != nil && done.Answered() {
 				return n, nil
 			}
 			c.sr.poll = true
@@ -347,16 +348,6 @@ func (c *conn) bufferedFrame() (wire.Frame, bool) {
 	return f, true
 }
 
-// isClosed reports whether ch is closed; false for nil.
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // readFailed ends the reading of c after err from pump or await.
 func (c *conn) readFailed(err error) {
 	if err != errHungUp {
@@ -371,13 +362,13 @@ const driveFor = 50 * time.Microsecond
 
 // Drive implements transport.Driver: the caller reads every connection
 // that has data and delivers what it holds, on its own goroutine, until
-// done is closed or driveFor has passed. Only with BusyPoll: without it, a
+// done is answered or driveFor has passed. Only with BusyPoll: without it, a
 // node has asked not to spin, and its read loops wait in the netpoller,
 // which a spinning caller starves: tried with peeking read loops, a
 // default-mode round trip went from 31 to 97 µs (the caller spun its 50 µs
 // while the peer's read loop waited for a netpoll that a yielding spinner
 // never lets run).
-func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
+func (t *Transport) Drive(_ uint32, done transport.Answered) bool {
 	if !t.cfg.BusyPoll {
 		return false
 	}
@@ -399,7 +390,7 @@ func (t *Transport) Drive(_ uint32, done <-chan struct{}) bool {
 				c.readFailed(err)
 			}
 		}
-		if isClosed(done) {
+		if done.Answered() {
 			return true
 		}
 		if !pace.Next(yieldEvery, driveFor) {

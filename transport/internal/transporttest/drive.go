@@ -54,6 +54,19 @@ func (a *Answers) Arrived(id uint64) {
 	}
 }
 
+// Closed is a channel as a transport.Answered: answered once closed.
+type Closed <-chan struct{}
+
+// Answered implements transport.Answered.
+func (c Closed) Answered() bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // DriveFuncs are what CheckDrive needs of a pair of transports: send the
 // request id to the peer (which answers it), and drive until done.
 type DriveFuncs struct {
