@@ -100,6 +100,9 @@ type Transport struct {
 	park  *parkSet                // sockets of parked busy read loops (park.go)
 	pokeF func()                  // t.pokeParked, made once for Drive's pacer
 	live  atomic.Pointer[[]*conn] // conns as a slice, for Drive and the heartbeats; nil after Close
+	// cur maps each peer to its current connection, for Send without mu;
+	// replaced under mu whenever a peer's current connection changes.
+	cur atomic.Pointer[map[uint32]*conn]
 }
 
 var (
@@ -257,6 +260,11 @@ func (t *Transport) Connect(id uint32) error {
 // Concurrent callers share one dial; after a failed dial, callers fail
 // fast until the backoff has passed.
 func (t *Transport) connFor(id uint32) (*conn, error) {
+	if m := t.cur.Load(); m != nil {
+		if c := (*m)[id]; c != nil {
+			return c, nil
+		}
+	}
 	t.mu.Lock()
 	for {
 		if t.closed {
@@ -500,6 +508,7 @@ func (t *Transport) installLocked(c *conn) bool {
 	old := p.cur
 	if old == nil || old.isClosed() {
 		p.cur = c
+		t.publishCurLocked()
 		return true
 	}
 	low := min(t.cfg.Self, c.peer)
@@ -508,6 +517,7 @@ func (t *Transport) installLocked(c *conn) bool {
 		keep, lose = c, old
 	}
 	p.cur = keep
+	t.publishCurLocked()
 	time.AfterFunc(graceClose, func() { lose.close(errors.New("tcp: duplicate connection")) })
 	return true
 }
@@ -584,6 +594,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.publishCurLocked() // empty: Send takes the slow path and fails
 	conns := *t.live.Swap(nil)
 	t.mu.Unlock()
 	t.cancel()
@@ -766,6 +777,7 @@ func (c *conn) close(err error) {
 	wasCur := p != nil && p.cur == c
 	if wasCur {
 		p.cur = nil
+		t.publishCurLocked()
 	}
 	closing := t.closed
 	t.mu.Unlock()
@@ -815,6 +827,20 @@ func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
 		return
 	}
 	c.enqueue(b)
+}
+
+// publishCurLocked makes the peers' current connections visible to
+// Send; the caller holds mu.
+func (t *Transport) publishCurLocked() {
+	m := make(map[uint32]*conn, len(t.peers))
+	if !t.closed {
+		for id, p := range t.peers {
+			if p.cur != nil {
+				m[id] = p.cur
+			}
+		}
+	}
+	t.cur.Store(&m)
 }
 
 // publishLocked makes the connections visible to Drive; the caller holds
