@@ -37,6 +37,7 @@ type codeEntry struct {
 	// get a record: their names come from the network.
 	recMu   sync.Mutex
 	entries atomic.Pointer[map[string]*entryRec]
+	lastRec atomic.Pointer[entryRec] // the record found last: most runs repeat an entry
 }
 
 const evictedBit = 1 << 40
@@ -58,6 +59,7 @@ func (e *codeEntry) close() {
 // entryRec is what a run needs of one entry of loaded code: its address,
 // and whether its last run qualified it for inline execution.
 type entryRec struct {
+	name  string
 	fn    uintptr
 	speed *speed
 }
@@ -81,7 +83,7 @@ func (e *codeEntry) lookup(name string) (*entryRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &entryRec{fn: a, speed: new(speed)}
+	r := &entryRec{name: name, fn: a, speed: new(speed)}
 	m := make(map[string]*entryRec, 1)
 	if old != nil {
 		m = maps.Clone(*old)
@@ -95,11 +97,18 @@ func (e *codeEntry) lookup(name string) (*entryRec, error) {
 // inline execution, else nil. It only reads: an entry that never ran has
 // no record.
 func (e *codeEntry) fastEntry(name string) *entryRec {
-	m := e.entries.Load()
-	if m == nil {
-		return nil
+	r := e.lastRec.Load()
+	if r == nil || r.name != name {
+		m := e.entries.Load()
+		if m == nil {
+			return nil
+		}
+		if r = (*m)[name]; r == nil {
+			return nil
+		}
+		e.lastRec.Store(r)
 	}
-	if r := (*m)[name]; r != nil && r.speed.fast.Load() {
+	if r.speed.fast.Load() {
 		return r
 	}
 	return nil
@@ -122,6 +131,7 @@ type codeCache struct {
 	evictions uint64
 	byHash    atomic.Pointer[map[bundle.Digest]*codeEntry] // replaced, never changed, under mu
 	uses      atomic.Int64
+	last      atomic.Pointer[codeEntry] // the entry hit last: most hits repeat it
 }
 
 func newCodeCache(budget int64) *codeCache {
@@ -133,16 +143,31 @@ func newCodeCache(budget int64) *codeCache {
 // acquire returns the entry for h with a reference the caller must
 // release, or nil.
 func (c *codeCache) acquire(h bundle.Digest) *codeEntry {
+	if e := c.last.Load(); e != nil && e.hash == h {
+		if c.ref(e) {
+			return e
+		}
+		// Evicted; the map may hold a newer load of h.
+	}
 	e := (*c.byHash.Load())[h]
-	if e == nil {
+	if e == nil || !c.ref(e) {
 		return nil
 	}
-	if e.state.Add(1) >= evictedBit { // evicted since the lookup
-		e.unref()
-		return nil
-	}
-	e.lastUse.Store(c.uses.Add(1))
+	c.last.Store(e)
 	return e
+}
+
+// ref takes a reference to e unless it was evicted, and marks it used.
+func (c *codeCache) ref(e *codeEntry) bool {
+	if e.state.Add(1) >= evictedBit {
+		e.unref()
+		return false
+	}
+	// Repeated hits of the same entry leave the shared count alone.
+	if n := c.uses.Load(); e.lastUse.Load() != n {
+		e.lastUse.Store(c.uses.Add(1))
+	}
+	return true
 }
 
 func (c *codeCache) release(e *codeEntry) { e.unref() }
@@ -191,6 +216,7 @@ func (c *codeCache) add(e *codeEntry) {
 // else when the last one releases it. The caller holds mu and publishes m.
 func (c *codeCache) evictLocked(m map[bundle.Digest]*codeEntry, e *codeEntry) {
 	delete(m, e.hash)
+	c.last.CompareAndSwap(e, nil)
 	c.bytes -= e.size
 	if e.state.Add(evictedBit) == evictedBit {
 		e.close()

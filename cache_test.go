@@ -125,3 +125,24 @@ func TestCacheConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheReloadAfterEviction: code evicted and loaded again is found,
+// though the entry hit last was the evicted one.
+func TestCacheReloadAfterEviction(t *testing.T) {
+	c := newCodeCache(100)
+	old, _ := fakeEntry(1, 100)
+	c.add(old)
+	c.release(c.acquire(bundle.Digest{1}))
+	other, _ := fakeEntry(2, 100)
+	c.add(other) // evicts 1
+	again, _ := fakeEntry(1, 100)
+	c.add(again) // evicts 2
+	e := c.acquire(bundle.Digest{1})
+	if e != again {
+		t.Fatalf("acquire after reload = %p, want the new entry %p (old %p)", e, again, old)
+	}
+	c.release(e)
+	if e := c.acquire(bundle.Digest{2}); e != nil {
+		t.Fatal("acquired an evicted entry")
+	}
+}
