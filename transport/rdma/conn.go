@@ -445,7 +445,7 @@ func (c *conn) deliver(f []byte) {
 	c.mu.Lock()
 	c.framesRecv++
 	c.mu.Unlock()
-	overlay.Deliver(t.h, c.peer, h, f, c.answer)
+	overlay.Deliver(t.h, nil, c.peer, h, f, c.answer)
 }
 
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {

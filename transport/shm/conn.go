@@ -37,6 +37,7 @@ type conn struct {
 	seg       *segment
 	tx        *ring
 	rx        reader
+	dec       wire.Decoder // rx's frames decode into it; used by whoever holds the receive role
 	stop      atomic.Bool   // the loops end; set once, by fail
 	sendDone  chan struct{} // closed when the send loop has ended
 	kick      chan struct{}
@@ -249,14 +250,14 @@ func (c *conn) release() {
 	c.mu.Unlock()
 }
 
-// deliver decodes one frame and hands it to the node; the frame's memory
-// is the message's from now on.
+// deliver decodes one frame into the connection's messages and hands it
+// to the node (the receiver holds role: one frame at a time).
 func (c *conn) deliver(f []byte) {
 	t := c.t
 	h, _ := wire.ParseHeader(f) // checked by the reader
 	t.ctr.Received(len(f))
 	c.framesRecv.Add(1)
-	overlay.Deliver(t.h, c.peer, h, f, c.answer)
+	overlay.Deliver(t.h, &c.dec, c.peer, h, f, c.answer)
 }
 
 // answer sends an ERROR about a frame this connection delivered.

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -162,6 +163,10 @@ func (r *ring) wakeProducer() {
 // whole.
 const growStep = 64 << 10
 
+// arenaMax bounds a reader's arena: frames that would take it past this
+// get memory of their own.
+const arenaMax = 256 << 10
+
 // reader reassembles frames from the consumer side of a ring. Its state
 // survives between polls, since a frame may arrive in pieces.
 type reader struct {
@@ -172,11 +177,17 @@ type reader struct {
 	need     int         // its full length
 	discard  uint64      // bytes of an oversize frame still to skip
 	skipped  wire.Header // that frame's header
+	// arena holds the frames that arrived whole in the last poll, reused
+	// by the next: a frame is the transport's until its handler returns
+	// (transport.Handler), and memory used again is memory the caches
+	// hold, where a fresh allocation per frame is not.
+	arena []byte
 }
 
 // poll takes what the ring holds: complete frames are appended to frames
-// (each in memory of its own: nothing aliases the mapping), and the
-// headers of oversize frames, skipped whole, to over. It releases what it
+// (nothing aliases the mapping; frames that arrived whole share the
+// reader's arena and are valid until the next poll that takes anything),
+// and the headers of oversize frames, skipped whole, to over. It releases what it
 // took and reports whether it took anything. An error means the stream
 // has lost its framing or the peer corrupted the ring: the connection is
 // unusable.
@@ -186,6 +197,7 @@ func (rd *reader) poll(frames [][]byte, over []wire.Header) ([][]byte, []wire.He
 	if err != nil || avail == 0 {
 		return frames, over, false, err
 	}
+	rd.arena = rd.arena[:0]
 loop:
 	for avail > 0 {
 		if rd.discard > 0 {
@@ -216,6 +228,17 @@ loop:
 			// claims: a peer announcing a large frame and stalling costs
 			// little (as with wire.ReadFrame).
 			rd.need = wire.HeaderSize + int(h.Length)
+			if need := uint64(h.Length); need <= avail && len(rd.arena)+rd.need <= arenaMax {
+				// Here whole: into the arena.
+				k := len(rd.arena)
+				rd.arena = append(rd.arena, rd.hdr[:]...)
+				rd.arena = slices.Grow(rd.arena, int(h.Length))[:k+rd.need]
+				r.get(rd.arena[k+wire.HeaderSize:])
+				avail -= need
+				frames = append(frames, rd.arena[k:k+rd.need:k+rd.need])
+				rd.need = 0
+				continue
+			}
 			rd.cur = make([]byte, wire.HeaderSize, min(rd.need, wire.HeaderSize+max(growStep, int(min(avail, MaxRingSize)))))
 			copy(rd.cur, rd.hdr[:])
 		}

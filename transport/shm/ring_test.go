@@ -141,7 +141,20 @@ func TestReaderManyFrames(t *testing.T) {
 	rd := &reader{r: cons, maxFrame: 1 << 20}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sizes []int
-	var frames [][]byte
+	var frames, got [][]byte
+	// poll keeps copies: a poll that takes anything reuses the memory of
+	// the frames the last one returned.
+	poll := func() bool {
+		var took bool
+		var err error
+		if got, _, took, err = rd.poll(got[:0], nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range got {
+			frames = append(frames, bytes.Clone(f))
+		}
+		return took
+	}
 	for seq := range uint64(500) {
 		n := rng.IntN(64)
 		if seq%50 == 7 {
@@ -152,24 +165,11 @@ func TestReaderManyFrames(t *testing.T) {
 		// Write in odd pieces, polling whenever the ring fills.
 		for len(b) > 0 {
 			k := min(len(b), 1+rng.IntN(40))
-			pump(prod, b[:k], func() {
-				var err error
-				if frames, _, _, err = rd.poll(frames, nil); err != nil {
-					t.Fatal(err)
-				}
-			})
+			pump(prod, b[:k], func() { poll() })
 			b = b[k:]
 		}
 	}
-	for {
-		var took bool
-		var err error
-		if frames, _, took, err = rd.poll(frames, nil); err != nil {
-			t.Fatal(err)
-		}
-		if !took {
-			break
-		}
+	for poll() {
 	}
 	if len(frames) != len(sizes) {
 		t.Fatalf("%d frames, want %d", len(frames), len(sizes))
@@ -178,6 +178,30 @@ func TestReaderManyFrames(t *testing.T) {
 		if want := frame(t, uint64(i), sizes[i]); !bytes.Equal(f, want) {
 			t.Fatalf("frame %d differs", i)
 		}
+	}
+}
+
+// Frames that arrive whole are read into the reader's arena, which the
+// next poll reuses: no allocation per frame once it has grown.
+func TestReaderWholeFramesAllocateNothing(t *testing.T) {
+	prod, cons := testRing(4096)
+	rd := &reader{r: cons, maxFrame: 1 << 20}
+	f := frame(t, 1, 100)
+	var frames [][]byte
+	allocs := testing.AllocsPerRun(100, func() {
+		prod.put(f)
+		prod.put(f)
+		prod.publish()
+		var err error
+		if frames, _, _, err = rd.poll(frames[:0], nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(frames) != 2 || !bytes.Equal(frames[0], f) || !bytes.Equal(frames[1], f) {
+			t.Fatalf("got %d frames, want 2 copies of the frame", len(frames))
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations a poll, want 0", allocs)
 	}
 }
 
