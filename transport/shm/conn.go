@@ -37,7 +37,7 @@ type conn struct {
 	seg       *segment
 	tx        *ring
 	rx        reader
-	dec       wire.Decoder // rx's frames decode into it; used by whoever holds the receive role
+	dec       wire.Decoder  // rx's frames decode into it; used by whoever holds the receive role
 	stop      atomic.Bool   // the loops end; set once, by fail
 	sendDone  chan struct{} // closed when the send loop has ended
 	kick      chan struct{}
