@@ -3,11 +3,12 @@
 // side sends first.
 //
 // A connection starts with a HELLO from each side (the dialer writes
-// first). Frames are pipelined: Send encodes into a pooled buffer and writes
-// it at once when nothing is queued, else queues it for the connection's
-// writer goroutine, which sends everything queued with one writev; one
-// reader goroutine decodes frames and hands them to the Handler. TCP_NODELAY
-// is set.
+// first). Frames are pipelined: Send encodes into the connection's own
+// buffer and writes it at once when nothing is queued or being written,
+// else into a pooled buffer queued for the connection's writer goroutine,
+// which sends everything queued with one writev; one reader goroutine
+// decodes frames in place and hands them to the Handler (the message is the
+// transport's again once the Handler returns). TCP_NODELAY is set.
 //
 // With Config.BusyPoll, for the lowest latency, readers spin on
 // non-blocking reads before parking, and a caller waiting for an answer may

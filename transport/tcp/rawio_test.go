@@ -113,7 +113,7 @@ func TestRawFDShutWaitsForCalls(t *testing.T) {
 // netpoller, in order.
 func TestWriteOneFallsBack(t *testing.T) {
 	a, b := loopbackPair(t)
-	c := &conn{nc: a, raw: newRawFD(a)}
+	c := &conn{t: &Transport{}, nc: a, raw: newRawFD(a)}
 	big := make([]byte, 32<<20) // well over loopback's socket buffers
 	for i := range big {
 		big[i] = byte(i * 7)

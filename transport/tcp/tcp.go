@@ -238,16 +238,67 @@ func (t *Transport) Send(id uint32, h wire.Header, m wire.Message) error {
 		return err
 	}
 	h.Source = t.cfg.Self
-	buf, err := wire.AppendFrame(t.bufs.Get(), h, m)
+	if done, err := c.sendDirect(h, m); done {
+		return err
+	}
+	buf, err := c.encode(t.bufs.Get(), h, m)
 	if err != nil {
 		t.bufs.Put(buf)
 		return err
 	}
-	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
-		t.bufs.Put(buf)
-		return fmt.Errorf("tcp: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, id, wire.ErrTooLarge, c.maxFrame)
-	}
 	return c.enqueue(buf)
+}
+
+// encode appends m's frame to dst, within the peer's frame limit.
+func (c *conn) encode(dst []byte, h wire.Header, m wire.Message) ([]byte, error) {
+	buf, err := wire.AppendFrame(dst, h, m)
+	if err != nil {
+		return buf, err
+	}
+	if n := len(buf) - wire.HeaderSize; uint64(n) > uint64(c.maxFrame) {
+		return buf, fmt.Errorf("tcp: %v of %d bytes to peer %d: %w (its limit is %d)", m.Type(), n, c.peer, wire.ErrTooLarge, c.maxFrame)
+	}
+	return buf, nil
+}
+
+// wbufMax bounds the connection's own frame buffer kept between sends.
+const wbufMax = 64 << 10
+
+// sendDirect is Send when nothing is queued or being written: it encodes
+// m into the connection's own buffer and writes it at once, without the
+// hand-off to the writer goroutine (two context switches on a round trip)
+// or a pooled buffer (four sync.Pool operations a frame). It reports
+// false, having done nothing, when the frame must queue instead (or the
+// connection is closed: enqueue says so).
+func (c *conn) sendDirect(h wire.Header, m wire.Message) (bool, error) {
+	c.mu.Lock()
+	// backlog counts frames not yet written: a frame never overtakes one
+	// queued before it.
+	if c.closed || c.backlog != 0 || !c.wmu.TryLock() {
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.mu.Unlock()
+	buf, err := c.encode(c.wbuf[:0], h, m)
+	if err != nil {
+		c.wmu.Unlock()
+		return true, err
+	}
+	c.sends.Add(1)
+	n, err := c.writeOne(buf)
+	c.t.bytesSent.Add(uint64(n))
+	c.t.framesSent.Add(1)
+	if cap(buf) <= wbufMax {
+		c.wbuf = buf[:0]
+	} else {
+		c.wbuf = nil
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.close(err)
+		return true, &transport.PeerDownError{Peer: c.peer, Err: err}
+	}
+	return true, nil
 }
 
 // Connect implements transport.Transport.
@@ -634,7 +685,7 @@ type conn struct {
 
 	wmu       sync.Mutex // held while writing to nc
 	renewTick uint64     // Transport.tick when the write deadline was set; guarded by wmu
-	one       [1][]byte  // the fast path's frame list, guarded by wmu
+	wbuf      []byte     // sendDirect's frame buffer, guarded by wmu
 	iov       [][]byte   // write's copy of a frame list for writev, guarded by wmu
 	done      chan struct{}
 	closed    bool
@@ -668,22 +719,6 @@ func (c *conn) enqueue(buf []byte) error {
 		return &transport.PeerDownError{Peer: c.peer, Err: err}
 	}
 	c.sends.Add(1)
-	// Fast path: with nothing queued or being written, write here and
-	// save the hand-off to the writer goroutine (two context switches on a
-	// round trip). backlog counts frames not yet written, so a frame never
-	// overtakes one queued before it.
-	if c.backlog == 0 && c.wmu.TryLock() {
-		c.mu.Unlock()
-		c.one[0] = buf
-		err := c.write(c.one[:])
-		c.one[0] = nil
-		c.wmu.Unlock()
-		if err != nil {
-			c.close(err)
-			return &transport.PeerDownError{Peer: c.peer, Err: err}
-		}
-		return nil
-	}
 	c.queue = append(c.queue, buf)
 	c.backlog++
 	c.mu.Unlock()
@@ -702,10 +737,6 @@ func (c *conn) enqueue(buf []byte) error {
 // on a loopback round trip of ~12 µs is not free. A write that blocks
 // still fails after WriteTimeout less at most one tick.
 func (c *conn) write(q [][]byte) error {
-	if tick := c.t.tick.Load(); tick != c.renewTick {
-		c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-		c.renewTick = tick
-	}
 	var n int64
 	var err error
 	if len(q) == 1 {
@@ -717,6 +748,7 @@ func (c *conn) write(q [][]byte) error {
 		// hand it a copy, so that q still holds the buffers to recycle.
 		c.iov = append(c.iov[:0], q...)
 		bufs := net.Buffers(c.iov)
+		c.renewDeadline()
 		n, err = bufs.WriteTo(c.nc)
 		clear(c.iov) // WriteTo left references after an error; the buffers go back to the pool
 	}
@@ -733,6 +765,7 @@ func (c *conn) write(q [][]byte) error {
 // nc, which waits for the socket to take the rest, only when that one did
 // not take it all. The caller holds wmu.
 func (c *conn) writeOne(b []byte) (int, error) {
+	c.renewDeadline()
 	if c.raw == nil {
 		return c.nc.Write(b)
 	}
@@ -745,6 +778,15 @@ func (c *conn) writeOne(b []byte) (int, error) {
 	}
 	m, err := c.nc.Write(b[n:])
 	return n + m, err
+}
+
+// renewDeadline sets the write deadline once per heartbeat tick (see
+// write); the caller holds wmu.
+func (c *conn) renewDeadline() {
+	if tick := c.t.tick.Load(); tick != c.renewTick {
+		c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
+		c.renewTick = tick
+	}
 }
 
 // close shuts the connection down once; if it was its peer's current
