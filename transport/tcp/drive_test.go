@@ -108,15 +108,7 @@ func TestDriveDeclinesAndGivesUp(t *testing.T) {
 // round trips go on.
 func TestDriveBadFrame(t *testing.T) {
 	a, ans, f := drivePair(t, driveFrame)
-	raw, err := net.Dial("tcp", a.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	hello, err := wire.AppendFrame(nil, wire.Header{Source: 9}, &wire.Hello{Node: 9})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, hello := rawPeer(t, a, 9)
 	if _, err := raw.Write(hello); err != nil {
 		t.Fatal(err)
 	}

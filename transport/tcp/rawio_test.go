@@ -140,15 +140,7 @@ func TestFramesInAnyChunks(t *testing.T) {
 	for _, busy := range []bool{false, true} {
 		t.Run(map[bool]string{false: "netpoll", true: "busy"}[busy], func(t *testing.T) {
 			a, rec := start(t, 1, func(c *Config) { c.BusyPoll = busy })
-			raw, err := net.Dial("tcp", a.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
-			hello, err := wire.AppendFrame(nil, wire.Header{Source: 9}, &wire.Hello{Node: 9})
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw, hello := rawPeer(t, a, 9)
 			const frames = 40
 			var each [][]byte
 			for i := range frames {

@@ -53,6 +53,22 @@ func start(t *testing.T, id uint32, mod func(*Config)) (*Transport, *recorder) {
 	return tr, r
 }
 
+// rawPeer dials tr as node id would, with no transport of its own: the
+// caller writes hello, its HELLO frame, and whatever should follow.
+func rawPeer(t testing.TB, tr *Transport, id uint32) (nc net.Conn, hello []byte) {
+	t.Helper()
+	nc, err := net.Dial("tcp", tr.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	hello, err = wire.AppendFrame(nil, wire.Header{Source: id}, &wire.Hello{Node: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, hello
+}
+
 func wait[T any](t *testing.T, c chan T, what string) T {
 	t.Helper()
 	select {
