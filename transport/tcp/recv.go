@@ -318,6 +318,11 @@ func (c *conn) readFrame() (traffic bool, err error) {
 	t.cfg.Handler.HandleMessage(c.peer, f.Header, m)
 	c.recvs.Add(1) // the handler's end: time in it was not the peer's silence
 	c.inHandler.Store(false)
+	if !ok {
+		// The payload was ReadFrame's own allocation (a large or split
+		// frame): the Decoder's message must not keep it alive.
+		c.dec = wire.Decoder{}
+	}
 	return true, nil
 }
 
