@@ -408,8 +408,14 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 	return nil
 }
 
+// warmUpFor is the least time a row warms up: a pair just started still
+// has loops spinning from its handshake and code shipping for a few ms,
+// which a short run (--iters in the hundreds) would measure.
+const warmUpFor = 30 * time.Millisecond
+
 func measure(f func() error, iters int) ([]time.Duration, error) {
-	for range iters / 10 { // warm up: connections, caches
+	// Warm up (connections, caches): iters/10 calls, and warmUpFor.
+	for i, t0 := 0, time.Now(); i < iters/10 || time.Since(t0) < warmUpFor; i++ {
 		if err := f(); err != nil {
 			return nil, err
 		}
