@@ -73,7 +73,14 @@ type conn struct {
 	framesRecv     uint64
 
 	// poller only
-	reposts    []verbs.RecvWR
+	reposts []verbs.RecvWR
+	// arena holds the single-chunk frames of the batch being handled,
+	// reused by the next: a frame is the transport's until its handler
+	// returns (transport.Handler), and memory used again is memory the
+	// caches hold. rx is the batch's frame list; dec decodes them.
+	arena      []byte
+	rx         [][]byte
+	dec        wire.Decoder
 	asm        []byte // frame being reassembled from chunks
 	discarding bool   // skipping the chunks of an oversize frame
 	discardHdr wire.Header
@@ -315,6 +322,8 @@ func (c *conn) handle(wcs []verbs.WC) {
 	for _, f := range frames {
 		c.deliver(f)
 	}
+	clear(frames)
+	c.rx = frames[:0]
 }
 
 // collect does handle's work on the connection's memory and queues, which
@@ -326,6 +335,7 @@ func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
 	if c.freed {
 		return nil, false
 	}
+	frames, c.arena = c.rx[:0], c.arena[:0] // the last batch is handled
 	c.reposts = c.reposts[:0]
 	var freed []int
 	gained, creditDone, inlined := 0, 0, 0
@@ -405,7 +415,7 @@ func (c *conn) assemble(frames [][]byte, chunk []byte, more bool) ([][]byte, err
 	}
 	if c.asm == nil {
 		if !more {
-			return append(frames, bytes.Clone(chunk)), nil
+			return append(frames, c.keep(chunk)), nil
 		}
 		h, err := wire.ParseHeader(chunk)
 		if err != nil {
@@ -428,8 +438,23 @@ func (c *conn) assemble(frames [][]byte, chunk []byte, more bool) ([][]byte, err
 	return frames, nil
 }
 
-// deliver decodes one frame and hands it to the node; the frame's memory
-// is the message's from now on.
+// arenaMax bounds a connection's arena: frames that would take it past
+// this get memory of their own.
+const arenaMax = 256 << 10
+
+// keep copies a single-chunk frame out of its receive slot, which is
+// reposted before the frame is delivered: into the arena when it fits.
+func (c *conn) keep(chunk []byte) []byte {
+	if len(c.arena)+len(chunk) > arenaMax {
+		return bytes.Clone(chunk)
+	}
+	k := len(c.arena)
+	c.arena = append(c.arena, chunk...)
+	return c.arena[k:len(c.arena):len(c.arena)]
+}
+
+// deliver decodes one frame into the connection's messages and hands it
+// to the node.
 func (c *conn) deliver(f []byte) {
 	t := c.t
 	h, err := wire.ParseHeader(f)
@@ -445,7 +470,7 @@ func (c *conn) deliver(f []byte) {
 	c.mu.Lock()
 	c.framesRecv++
 	c.mu.Unlock()
-	overlay.Deliver(t.h, nil, c.peer, h, f, c.answer)
+	overlay.Deliver(t.h, &c.dec, c.peer, h, f, c.answer)
 }
 
 func (c *conn) answer(req uint64, code wire.ErrorCode, text string) {
