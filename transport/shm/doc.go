@@ -38,7 +38,8 @@
 // connection made a node with n peers run n spinners taking turns on few
 // cores; transport/rdma shares its CQ pollers for the same reason). It
 // polls for SpinFor after the last frame (runtime.Gosched between bursts of
-// polls; TCP.BusyPoll: forever), then announces in every ring's sleep word
+// polls; with TCP.BusyPoll longer, 50 µs to 2 ms as the traffic's gaps ask:
+// see busyMinSpin), then announces in every ring's sleep word
 // that it sleeps, checks the rings once more and sleeps on all the words at
 // once (futex_waitv; before Linux 5.16, one helper goroutine per word in
 // FUTEX_WAIT), shared futexes, not private: the waker is another process.

@@ -3,13 +3,12 @@ package tcp
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/transporttest"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -351,25 +350,9 @@ func TestIdleHeartbeats(t *testing.T) {
 	wait(t, ra.got, "its reply")
 }
 
-// processCPU is the CPU time this process has used. Under an emulator
-// (the Makefile's arm64 target runs the tests under qemu-user and says so
-// in BCSHIP_EMULATED) that is the emulator's time, and under the race
-// detector mostly the detector's, which say nothing about the loops: the
-// tests that weigh it skip there, loudly, and run in the plain native
-// build.
-func processCPU(t *testing.T) time.Duration {
-	if os.Getenv("BCSHIP_EMULATED") != "" {
-		t.Skip("SKIP (loud): CPU time under an emulator is the emulator's; this test runs on the native build")
-	}
-	if raceEnabled {
-		t.Skip("SKIP (loud): CPU time under the race detector is mostly the detector's; this test runs in the plain build")
-	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// processCPU is transporttest.CPUTime (it skips where CPU time is not the
+// loops').
+func processCPU(t *testing.T) time.Duration { return transporttest.CPUTime(t) }
 
 // Busy-polling read loops spin after traffic, not after heartbeats: two
 // idle busy transports exchanging heartbeats every 5 ms take next to no CPU

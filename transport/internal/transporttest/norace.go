@@ -1,5 +1,5 @@
 //go:build !race
 
-package tcp
+package transporttest
 
 const raceEnabled = false

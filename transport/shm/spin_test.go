@@ -1,0 +1,74 @@
+package shm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bcship/bcship/transport/internal/transporttest"
+	"github.com/bcship/bcship/transport/tcp"
+	"github.com/bcship/bcship/wire"
+)
+
+// spinPair is two shm transports, node 2 echoing, with busy polling or
+// not, connected over shared memory after one round trip.
+func spinPair(t *testing.T, busy bool) (round func(id uint64)) {
+	t.Helper()
+	dir := t.TempDir()
+	got := make(waiter, 16)
+	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: got, BusyPoll: busy}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	e := &echo{}
+	b, err := New(Config{TCP: tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: e, BusyPoll: busy}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	e.t = b
+	a.SetPeerAddr(2, b.Addr().String())
+	b.SetPeerAddr(1, a.Addr().String())
+	round = func(id uint64) {
+		if err := a.Send(2, wire.Header{}, seqAM(id, 56)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no echo of %d", id)
+		}
+	}
+	round(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.onShm(2) {
+		if time.Now().After(deadline) {
+			t.Fatal("no shared-memory connection after 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	round(2)
+	return round
+}
+
+// TestIdleBusyDoesNotSpin: busy-polling shm transports spin while traffic
+// flows, not while they are idle or see a message now and then: their CPU
+// time then stays near that of default ones measured in the same run.
+func TestIdleBusyDoesNotSpin(t *testing.T) {
+	cpuFor := func(busy bool) (used, wall time.Duration) {
+		round := spinPair(t, busy)
+		time.Sleep(50 * time.Millisecond)
+		c0, w0 := transporttest.CPUTime(t), time.Now()
+		for i := range 40 {
+			time.Sleep(10 * time.Millisecond)
+			round(uint64(i + 3))
+		}
+		return transporttest.CPUTime(t) - c0, time.Since(w0)
+	}
+	def, _ := cpuFor(false)
+	busy, wall := cpuFor(true)
+	t.Logf("CPU in %v: default transports %v, busy %v", wall.Round(time.Millisecond), def, busy)
+	if busy > 3*def+wall/10 {
+		t.Errorf("busy shm transports with a message every 10 ms used %v of CPU in %v (default ones %v): the loops spin while idle", busy, wall, def)
+	}
+}
