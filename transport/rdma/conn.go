@@ -1,11 +1,11 @@
 package rdma
 
 import (
-	"bytes"
 	"fmt"
 	"sync"
 
 	"github.com/bcship/bcship/transport"
+	"github.com/bcship/bcship/transport/internal/framebuf"
 	"github.com/bcship/bcship/transport/internal/overlay"
 	"github.com/bcship/bcship/verbs"
 	"github.com/bcship/bcship/wire"
@@ -75,10 +75,8 @@ type conn struct {
 	// poller only
 	reposts []verbs.RecvWR
 	// arena holds the single-chunk frames of the batch being handled,
-	// reused by the next: a frame is the transport's until its handler
-	// returns (transport.Handler), and memory used again is memory the
-	// caches hold. rx is the batch's frame list; dec decodes them.
-	arena      []byte
+	// reused by the next; rx is the batch's frame list; dec decodes them.
+	arena      framebuf.Arena
 	rx         [][]byte
 	dec        wire.Decoder
 	asm        []byte // frame being reassembled from chunks
@@ -335,7 +333,8 @@ func (c *conn) collect(wcs []verbs.WC) (frames [][]byte, ok bool) {
 	if c.freed {
 		return nil, false
 	}
-	frames, c.arena = c.rx[:0], c.arena[:0] // the last batch is handled
+	frames = c.rx[:0] // the last batch is handled
+	c.arena.Reset()
 	c.reposts = c.reposts[:0]
 	var freed []int
 	gained, creditDone, inlined := 0, 0, 0
@@ -438,19 +437,12 @@ func (c *conn) assemble(frames [][]byte, chunk []byte, more bool) ([][]byte, err
 	return frames, nil
 }
 
-// arenaMax bounds a connection's arena: frames that would take it past
-// this get memory of their own.
-const arenaMax = 256 << 10
-
 // keep copies a single-chunk frame out of its receive slot, which is
-// reposted before the frame is delivered: into the arena when it fits.
+// reposted before the frame is delivered.
 func (c *conn) keep(chunk []byte) []byte {
-	if len(c.arena)+len(chunk) > arenaMax {
-		return bytes.Clone(chunk)
-	}
-	k := len(c.arena)
-	c.arena = append(c.arena, chunk...)
-	return c.arena[k:len(c.arena):len(c.arena)]
+	f := c.arena.Take(len(chunk))
+	copy(f, chunk)
+	return f
 }
 
 // deliver decodes one frame into the connection's messages and hands it

@@ -2,10 +2,10 @@ package shm
 
 import (
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/bcship/bcship/transport/internal/framebuf"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -163,10 +163,6 @@ func (r *ring) wakeProducer() {
 // whole.
 const growStep = 64 << 10
 
-// arenaMax bounds a reader's arena: frames that would take it past this
-// get memory of their own.
-const arenaMax = 256 << 10
-
 // reader reassembles frames from the consumer side of a ring. Its state
 // survives between polls, since a frame may arrive in pieces.
 type reader struct {
@@ -177,11 +173,9 @@ type reader struct {
 	need     int         // its full length
 	discard  uint64      // bytes of an oversize frame still to skip
 	skipped  wire.Header // that frame's header
-	// arena holds the frames that arrived whole in the last poll, reused
-	// by the next: a frame is the transport's until its handler returns
-	// (transport.Handler), and memory used again is memory the caches
-	// hold, where a fresh allocation per frame is not.
-	arena []byte
+	// arena holds the frames that arrived whole in the last poll; the
+	// next poll reuses it.
+	arena framebuf.Arena
 }
 
 // poll takes what the ring holds: complete frames are appended to frames
@@ -197,7 +191,7 @@ func (rd *reader) poll(frames [][]byte, over []wire.Header) ([][]byte, []wire.He
 	if err != nil || avail == 0 {
 		return frames, over, false, err
 	}
-	rd.arena = rd.arena[:0]
+	rd.arena.Reset()
 loop:
 	for avail > 0 {
 		if rd.discard > 0 {
@@ -228,14 +222,12 @@ loop:
 			// claims: a peer announcing a large frame and stalling costs
 			// little (as with wire.ReadFrame).
 			rd.need = wire.HeaderSize + int(h.Length)
-			if need := uint64(h.Length); need <= avail && len(rd.arena)+rd.need <= arenaMax {
-				// Here whole: into the arena.
-				k := len(rd.arena)
-				rd.arena = append(rd.arena, rd.hdr[:]...)
-				rd.arena = slices.Grow(rd.arena, int(h.Length))[:k+rd.need]
-				r.get(rd.arena[k+wire.HeaderSize:])
-				avail -= need
-				frames = append(frames, rd.arena[k:k+rd.need:k+rd.need])
+			if uint64(h.Length) <= avail { // here whole: into the arena
+				f := rd.arena.Take(rd.need)
+				copy(f, rd.hdr[:])
+				r.get(f[wire.HeaderSize:])
+				avail -= uint64(h.Length)
+				frames = append(frames, f)
 				rd.need = 0
 				continue
 			}

@@ -1,2 +1,3 @@
-// Package framebuf recycles the buffers transports encode frames into.
+// Package framebuf recycles the buffers transports encode frames into
+// (Pool) and the memory receivers copy frames into (Arena).
 package framebuf
