@@ -9,23 +9,16 @@ import (
 )
 
 // Deliver decodes frame f (its header h, already checked against f and
-// the size limit), into dec's messages when dec is not nil, and hands the
-// message to node as from peer (transport.Handler: f and the message are
-// the transport's again once node returns). HELLO is dropped: heartbeats
-// stay on TCP. A frame that does not decode is answered with an ERROR
-// through answer, unless it is an ERROR itself (never answer an ERROR with
-// one).
+// the size limit) into dec's messages and hands the message to node as
+// from peer (transport.Handler: f and the message are the transport's
+// again once node returns). HELLO is dropped: heartbeats stay on TCP. A
+// frame that does not decode is answered with an ERROR through answer,
+// unless it is an ERROR itself (never answer an ERROR with one).
 func Deliver(node transport.Handler, dec *wire.Decoder, peer uint32, h wire.Header, f []byte, answer func(req uint64, code wire.ErrorCode, text string)) {
 	if h.Type == wire.TypeHello {
 		return
 	}
-	var m wire.Message
-	var err error
-	if dec != nil {
-		m, err = dec.Decode(h.Type, f[wire.HeaderSize:])
-	} else {
-		m, err = wire.Decode(h.Type, f[wire.HeaderSize:])
-	}
+	m, err := dec.Decode(h.Type, f[wire.HeaderSize:])
 	if err != nil {
 		if h.Type != wire.TypeError {
 			code := wire.CodeBadFrame

@@ -129,20 +129,20 @@ func TestDeliver(t *testing.T) {
 	var answers []answer
 	ans := func(req uint64, code wire.ErrorCode, text string) { answers = append(answers, answer{req, code}) }
 	node := transporttest.NewRecorder()
-	var dec wire.Decoder // into a Decoder's messages, or new ones (nil)
+	var dec wire.Decoder
 
 	h, f := frame(wire.Header{RequestID: 1}, &wire.AM{Handler: "app", Arg: []byte("a")})
 	Deliver(node, &dec, 3, h, f, ans)
 	h, f = frame(wire.Header{RequestID: 2}, &wire.Hello{})
-	Deliver(node, nil, 3, h, f, ans) // dropped
+	Deliver(node, &dec, 3, h, f, ans) // dropped
 	h, f = frame(wire.Header{RequestID: 3}, &wire.AM{Handler: "app"})
 	f = f[:len(f)-1] // a payload that does not decode
 	h.Length--
-	Deliver(node, nil, 3, h, f, ans)
+	Deliver(node, &dec, 3, h, f, ans)
 	h.Type = 0xff
-	Deliver(node, nil, 3, h, f, ans)
+	Deliver(node, &dec, 3, h, f, ans)
 	h.Type = wire.TypeError
-	Deliver(node, nil, 3, h, f, ans) // never answered
+	Deliver(node, &dec, 3, h, f, ans) // never answered
 	if node.Count() != 1 || string(node.Msgs[0].Arg) != "a" {
 		t.Fatalf("node got %d messages", node.Count())
 	}
