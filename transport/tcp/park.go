@@ -84,7 +84,7 @@ func (t *Transport) pokeParked() {
 	}
 	for _, ev := range evs[:n] {
 		for _, c := range *conns {
-			if c.fd == int(ev.Fd) {
+			if c.raw != nil && c.raw.fd == int(ev.Fd) {
 				c.nc.SetReadDeadline(pokedAt)
 			}
 		}

@@ -515,13 +515,12 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 		maxFrame = wire.DefaultMaxFrameSize
 	}
 	c := &conn{t: t, nc: nc, sr: sr, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now(), fd: -1}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
 	if sr.rc != nil {
 		c.raw = newRawFD(nc)
 		sr.raw = c.raw
 	}
 	if c.raw != nil && t.park.fd >= 0 {
-		c.fd = c.raw.fd
 		sr.pokable = true // the handshake's deadline is cleared: deadlines from now on are pokes
 	}
 	now := time.Now().UnixNano()
@@ -665,8 +664,7 @@ type conn struct {
 	t        *Transport
 	nc       net.Conn
 	sr       *sockReader
-	fd       int           // nc's descriptor, to match park events; -1 without BusyPoll
-	raw      *rawFD        // nc's descriptor for bare reads and writes; nil when it has none
+	raw      *rawFD        // nc's descriptor for bare calls and park events; nil when it has none
 	parked   bool          // the loop's socket is in t.park; owned by the read loop
 	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
 	br       *bufio.Reader // guarded by rmu
