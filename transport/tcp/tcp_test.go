@@ -350,10 +350,6 @@ func TestIdleHeartbeats(t *testing.T) {
 	wait(t, ra.got, "its reply")
 }
 
-// processCPU is transporttest.CPUTime (it skips where CPU time is not the
-// loops').
-func processCPU(t *testing.T) time.Duration { return transporttest.CPUTime(t) }
-
 // Busy-polling read loops spin after traffic, not after heartbeats: two
 // idle busy transports exchanging heartbeats every 5 ms take next to no CPU
 // (each heartbeat used to set both loops spinning for maxSpins reads,
@@ -372,9 +368,9 @@ func TestHeartbeatsDoNotSpin(t *testing.T) {
 	wait(t, rb.got, "a GET")
 	time.Sleep(100 * time.Millisecond) // the spinning after the GET ends
 	framesBefore := a.Stats().FramesRecv
-	c0, w0 := processCPU(t), time.Now()
+	c0, w0 := transporttest.CPUTime(t), time.Now()
 	time.Sleep(400 * time.Millisecond)
-	used, wall := processCPU(t)-c0, time.Since(w0)
+	used, wall := transporttest.CPUTime(t)-c0, time.Since(w0)
 	if got := a.Stats().FramesRecv - framesBefore; got < 20 {
 		t.Fatalf("%d heartbeats in %v, want one per 5–10 ms", got, wall)
 	}
@@ -406,12 +402,12 @@ func TestQuietTrafficDoesNotSpin(t *testing.T) {
 		}
 		round(1)
 		time.Sleep(50 * time.Millisecond)
-		c0, w0 := processCPU(t), time.Now()
+		c0, w0 := transporttest.CPUTime(t), time.Now()
 		for i := range 80 {
 			time.Sleep(5 * time.Millisecond)
 			round(uint64(i + 2))
 		}
-		return processCPU(t) - c0, time.Since(w0)
+		return transporttest.CPUTime(t) - c0, time.Since(w0)
 	}
 	def, _ := cpuFor(false)
 	busy, wall := cpuFor(true)
