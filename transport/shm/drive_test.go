@@ -22,19 +22,19 @@ func (a answerAMs) HandleMessage(_ uint32, _ wire.Header, m wire.Message) {
 
 func (a answerAMs) PeerDown(uint32, error) {}
 
-// drivePair starts node 1, whose answers go to the returned Answers, and
-// node 2 echoing every message back, on shared memory.
-func drivePair(t *testing.T) (*Transport, *transporttest.Answers, transporttest.DriveFuncs) {
+// echoPair starts node 1 with handler h and node 2 echoing every message
+// back, both with shared memory in one directory (busy: busy-polling), and
+// tells each the other's address; it returns node 1.
+func echoPair(t *testing.T, h transport.Handler, busy bool) *Transport {
 	t.Helper()
 	dir := t.TempDir()
-	ans := transporttest.NewAnswers("shm.(*Transport).Drive")
-	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: answerAMs{ans}}, Dir: dir})
+	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: h, BusyPoll: busy}, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
 	e := &echo{}
-	b, err := New(Config{TCP: tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: e}, Dir: dir})
+	b, err := New(Config{TCP: tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: e, BusyPoll: busy}, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +42,15 @@ func drivePair(t *testing.T) (*Transport, *transporttest.Answers, transporttest.
 	e.t = b
 	a.SetPeerAddr(2, b.Addr().String())
 	b.SetPeerAddr(1, a.Addr().String())
+	return a
+}
+
+// drivePair starts node 1, whose answers go to the returned Answers, and
+// node 2 echoing every message back, on shared memory.
+func drivePair(t *testing.T) (*Transport, *transporttest.Answers, transporttest.DriveFuncs) {
+	t.Helper()
+	ans := transporttest.NewAnswers("shm.(*Transport).Drive")
+	a := echoPair(t, answerAMs{ans}, false)
 	if err := a.Connect(2); err != nil {
 		t.Fatal(err)
 	}

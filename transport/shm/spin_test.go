@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bcship/bcship/transport/internal/transporttest"
-	"github.com/bcship/bcship/transport/tcp"
 	"github.com/bcship/bcship/wire"
 )
 
@@ -13,22 +12,8 @@ import (
 // not, connected over shared memory after one round trip.
 func spinPair(t *testing.T, busy bool) (round func(id uint64)) {
 	t.Helper()
-	dir := t.TempDir()
 	got := make(waiter, 16)
-	a, err := New(Config{TCP: tcp.Config{Self: 1, Listen: "127.0.0.1:0", Handler: got, BusyPoll: busy}, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	e := &echo{}
-	b, err := New(Config{TCP: tcp.Config{Self: 2, Listen: "127.0.0.1:0", Handler: e, BusyPoll: busy}, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	e.t = b
-	a.SetPeerAddr(2, b.Addr().String())
-	b.SetPeerAddr(1, a.Addr().String())
+	a := echoPair(t, got, busy)
 	round = func(id uint64) {
 		if err := a.Send(2, wire.Header{}, seqAM(id, 56)); err != nil {
 			t.Fatal(err)
