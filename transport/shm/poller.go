@@ -126,15 +126,18 @@ func (t *Transport) recvLoop() {
 	defer t.wg.Done()
 	r := &t.rcv
 	var (
-		snap    []*conn // the connections, for watching and sleeping without role
-		spins   int
-		last    = time.Now()
-		spinFor = t.cfg.SpinFor
-		busy    = t.cfg.TCP.BusyPoll
+		snap  []*conn // the connections, for watching and sleeping without role
+		spins int
+		last  = time.Now()
+		busy  = t.cfg.TCP.BusyPoll
+		// How long the loop polls after the last frame: SpinFor, or with
+		// busy polling between minSpin and maxSpin as the traffic asks.
+		minSpin, maxSpin = t.cfg.SpinFor, t.cfg.SpinFor
 	)
 	if busy {
-		spinFor = max(spinFor, busyMinSpin)
+		minSpin, maxSpin = max(minSpin, busyMinSpin), max(maxSpin, busyMaxSpin)
 	}
+	spinFor := minSpin
 	for {
 		if r.aside.Active() {
 			r.aside.Wait(r.closing)
@@ -187,12 +190,10 @@ func (t *Transport) recvLoop() {
 		slept := time.Now()
 		t.sleep(snap)
 		last = time.Now()
-		if busy {
-			if last.Sub(slept) > busyQuiet {
-				spinFor = max(t.cfg.SpinFor, busyMinSpin)
-			} else { // slept too soon: the next frame was close behind
-				spinFor = min(2*spinFor, max(t.cfg.SpinFor, busyMaxSpin))
-			}
+		if last.Sub(slept) > busyQuiet {
+			spinFor = minSpin
+		} else { // slept too soon: the next frame was close behind
+			spinFor = min(2*spinFor, maxSpin)
 		}
 	}
 }
