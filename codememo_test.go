@@ -26,11 +26,7 @@ func TestCodeMemoFields(t *testing.T) {
 // TestCodeMemo: AddCode with the same bundle hashes it once, and hashes
 // again whenever a field the hash covers changed.
 func TestCodeMemo(t *testing.T) {
-	n, err := NewNode(Config{ID: 1, Insecure: true, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := idleNode(t, 1)
 	b := chaseCode(t)
 	check := func(what string) {
 		t.Helper()
@@ -72,11 +68,7 @@ func TestCodeMemo(t *testing.T) {
 // memo matches it: the signature is not hashed) replaces the stored bundle
 // and ships it again; a peer that went down is shipped to again.
 func TestStoreAndKnownFollowChanges(t *testing.T) {
-	n, err := NewNode(Config{ID: 1, Insecure: true, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := idleNode(t, 1)
 	b := chaseCode(t)
 	sign := func() *bundle.Signature {
 		t.Helper()

@@ -68,6 +68,17 @@ func chaseCode(t testing.TB) *bundle.Bundle {
 	return b
 }
 
+// idleNode is node id, not started (no transport), closed when t ends.
+func idleNode(t testing.TB, id uint32) *Node {
+	t.Helper()
+	n, err := NewNode(Config{ID: id, Insecure: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
 // signed returns a signed copy of b and the key that trusts it.
 func signed(t testing.TB, b *bundle.Bundle) (*bundle.Bundle, ed25519.PublicKey) {
 	t.Helper()

@@ -53,11 +53,7 @@ func (d *direct) SetPeerAddr(id uint32, addr string) {}
 func BenchmarkNodePath(b *testing.B) {
 	nodes := map[uint32]*Node{}
 	for _, id := range []uint32{1, 2} {
-		n, err := NewNode(Config{ID: id, Insecure: true, Logger: testLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { n.Close() })
+		n := idleNode(b, id)
 		if err := n.setTransport(&direct{self: id, nodes: nodes}); err != nil {
 			b.Fatal(err)
 		}
