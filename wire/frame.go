@@ -124,6 +124,30 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 	return Frame{Header: h, Payload: p}, nil
 }
 
+// BufferedFrame takes the next frame from r when r's buffer holds all of it
+// and its header is valid and within maxPayload (0 means
+// DefaultMaxFrameSize), without copying: the payload aliases r's buffer and
+// is valid until r is read again. Otherwise it takes nothing and reports
+// false, and ReadFrame reports the error or waits for the rest.
+func BufferedFrame(r *bufio.Reader, maxPayload uint32) (Frame, bool) {
+	if maxPayload == 0 {
+		maxPayload = DefaultMaxFrameSize
+	}
+	b := r.Buffered()
+	if b < HeaderSize {
+		return Frame{}, false
+	}
+	hb, _ := r.Peek(HeaderSize)
+	h, err := ParseHeader(hb)
+	if err != nil || h.Length > maxPayload || uint64(b) < HeaderSize+uint64(h.Length) {
+		return Frame{}, false
+	}
+	n := HeaderSize + int(h.Length)
+	fb, _ := r.Peek(n)
+	r.Discard(n)
+	return Frame{Header: h, Payload: fb[HeaderSize:n:n]}, true
+}
+
 // peeker is a reader that lends its buffered bytes (bufio.Reader).
 type peeker interface {
 	Peek(n int) ([]byte, error)

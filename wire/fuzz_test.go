@@ -99,28 +99,42 @@ func FuzzReadFrame(f *testing.F) {
 		stream = append(stream, b...)
 	}
 	f.Add(stream, uint32(16))
+	f.Add(stream, uint32(0))
 	f.Fuzz(func(t *testing.T, data []byte, limit uint32) {
 		limit %= 1 << 16 // a stream of a few KiB should be able to hit the limit
-		// Once reusing the payload buffer, once as the TCP transport reads:
-		// buffered (a buffer of 16 to 79 bytes: the header in place or
-		// copied out) and a fresh payload per frame.
-		plain := readAll(t, bytes.NewReader(data), data, limit, true)
-		buffered := readAll(t, bufio.NewReaderSize(bytes.NewReader(data), 16+int(limit%64)), data, limit, false)
-		if plain != buffered {
-			t.Fatalf("%d frames read plainly, %d buffered", plain, buffered)
+		// Once reusing the payload buffer; once buffered (a buffer of 16 to
+		// 79 bytes: the header in place or copied out) with a fresh
+		// payload per frame; and once as the TCP transport reads: whole
+		// frames in place from its 64 KiB buffer (BufferedFrame), the rest
+		// (a truncated last frame) with ReadFrame.
+		plain := readAll(t, bytes.NewReader(data), data, limit, true, false)
+		buffered := readAll(t, bufio.NewReaderSize(bytes.NewReader(data), 16+int(limit%64)), data, limit, false, false)
+		inPlace := readAll(t, bufio.NewReaderSize(bytes.NewReader(data), 64<<10), data, limit, false, true)
+		if plain != buffered || plain != inPlace {
+			t.Fatalf("%d frames read plainly, %d buffered, %d in place", plain, buffered, inPlace)
 		}
 	})
 }
 
 // readAll reads frames from r until an error, checks each against data, the
-// stream r reads, and returns how many it read.
-func readAll(t *testing.T, r io.Reader, data []byte, limit uint32, reuse bool) int {
+// stream r reads, and returns how many it read. reuse passes each payload
+// back to ReadFrame as its buffer; inPlace (r is a *bufio.Reader) takes
+// whole frames with BufferedFrame first.
+func readAll(t *testing.T, r io.Reader, data []byte, limit uint32, reuse, inPlace bool) int {
 	var buf []byte
 	off := 0
 	for frames := 0; ; frames++ {
-		fr, err := wire.ReadFrame(r, limit, buf)
-		if err != nil {
-			return frames
+		fr, ok := wire.Frame{}, false
+		if inPlace {
+			br := r.(*bufio.Reader)
+			br.Peek(1) // fill the buffer, as the transport's poll does
+			fr, ok = wire.BufferedFrame(br, limit)
+		}
+		if !ok {
+			var err error
+			if fr, err = wire.ReadFrame(r, limit, buf); err != nil {
+				return frames
+			}
 		}
 		lim := limit
 		if lim == 0 {
