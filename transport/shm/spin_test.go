@@ -9,8 +9,9 @@ import (
 )
 
 // spinPair is two shm transports, node 2 echoing, with busy polling or
-// not, connected over shared memory after one round trip.
-func spinPair(t *testing.T, busy bool) (round func(id uint64)) {
+// not, connected over shared memory after one round trip; stop closes
+// node 1.
+func spinPair(t *testing.T, busy bool) (round func(id uint64), stop func()) {
 	t.Helper()
 	got := make(waiter, 16)
 	a := echoPair(t, got, busy)
@@ -33,26 +34,16 @@ func spinPair(t *testing.T, busy bool) (round func(id uint64)) {
 		time.Sleep(time.Millisecond)
 	}
 	round(2)
-	return round
+	return round, func() { a.Close() }
 }
 
 // TestIdleBusyDoesNotSpin: busy-polling shm transports spin while traffic
 // flows, not while they are idle or see a message now and then: their CPU
 // time then stays near that of default ones measured in the same run.
 func TestIdleBusyDoesNotSpin(t *testing.T) {
-	cpuFor := func(busy bool) (used, wall time.Duration) {
-		round := spinPair(t, busy)
-		time.Sleep(50 * time.Millisecond)
-		c0, w0 := transporttest.CPUTime(t), time.Now()
-		for i := range 40 {
-			time.Sleep(10 * time.Millisecond)
-			round(uint64(i + 3))
-		}
-		return transporttest.CPUTime(t) - c0, time.Since(w0)
-	}
-	def, _ := cpuFor(false)
-	busy, wall := cpuFor(true)
-	t.Logf("CPU in %v: default transports %v, busy %v", wall.Round(time.Millisecond), def, busy)
+	def, busy, wall := transporttest.SpacedRoundsCPU(t, 40, 10*time.Millisecond, func(busy bool) (func(uint64), func()) {
+		return spinPair(t, busy)
+	})
 	if busy > 3*def+wall/10 {
 		t.Errorf("busy shm transports with a message every 10 ms used %v of CPU in %v (default ones %v): the loops spin while idle", busy, wall, def)
 	}

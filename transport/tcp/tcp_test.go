@@ -386,12 +386,10 @@ func TestHeartbeatsDoNotSpin(t *testing.T) {
 // set the loops spinning for maxSpins reads after each frame, about as long
 // as the gap: 115 % of a CPU against 6 %).
 func TestQuietTrafficDoesNotSpin(t *testing.T) {
-	cpuFor := func(busy bool) (used, wall time.Duration) {
+	def, busy, wall := transporttest.SpacedRoundsCPU(t, 80, 5*time.Millisecond, func(busy bool) (func(uint64), func()) {
 		mod := func(c *Config) { c.BusyPoll = busy }
 		a, ra := start(t, 1, mod)
 		b, rb := start(t, 2, mod)
-		defer a.Close()
-		defer b.Close()
 		a.SetPeerAddr(2, b.Addr().String())
 		round := func(id uint64) {
 			if err := a.Send(2, wire.Header{RequestID: id}, &wire.Get{Length: 1}); err != nil {
@@ -400,18 +398,8 @@ func TestQuietTrafficDoesNotSpin(t *testing.T) {
 			wait(t, rb.got, "a GET")
 			wait(t, ra.got, "its reply")
 		}
-		round(1)
-		time.Sleep(50 * time.Millisecond)
-		c0, w0 := transporttest.CPUTime(t), time.Now()
-		for i := range 80 {
-			time.Sleep(5 * time.Millisecond)
-			round(uint64(i + 2))
-		}
-		return transporttest.CPUTime(t) - c0, time.Since(w0)
-	}
-	def, _ := cpuFor(false)
-	busy, wall := cpuFor(true)
-	t.Logf("CPU in %v: default transports %v, busy %v", wall.Round(time.Millisecond), def, busy)
+		return round, func() { a.Close(); b.Close() }
+	})
 	if busy > 3*def+wall/10 {
 		t.Errorf("busy transports with a request every 5 ms used %v of CPU in %v (default ones %v): the loops spin between requests", busy, wall, def)
 	}

@@ -27,3 +27,30 @@ func CPUTime(t testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// SpacedRoundsCPU is the CPU time of quiet traffic, for tests that check
+// that busy-polling loops spin only while traffic flows: for default
+// transports and then busy ones, start(busy) sets a pair up (its round
+// trip warmed up once) and returns one round trip and how to stop the
+// pair; after 50 ms of quiet, rounds round trips every gap apart are
+// timed. It returns both CPU times and the busy run's wall time.
+func SpacedRoundsCPU(t testing.TB, rounds int, gap time.Duration,
+	start func(busy bool) (round func(id uint64), stop func())) (def, busy, wall time.Duration) {
+	t.Helper()
+	run := func(b bool) (used, wall time.Duration) {
+		round, stop := start(b)
+		defer stop()
+		round(1)
+		time.Sleep(50 * time.Millisecond)
+		c0, w0 := CPUTime(t), time.Now()
+		for i := range rounds {
+			time.Sleep(gap)
+			round(uint64(i + 2))
+		}
+		return CPUTime(t) - c0, time.Since(w0)
+	}
+	def, _ = run(false)
+	busy, wall = run(true)
+	t.Logf("CPU in %v: default transports %v, busy %v", wall.Round(time.Millisecond), def, busy)
+	return def, busy, wall
+}
