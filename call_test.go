@@ -1,9 +1,12 @@
 package bcship
 
 import (
+	"bytes"
 	"errors"
 	"runtime"
 	"testing"
+
+	"github.com/bcship/bcship/wire"
 )
 
 // TestCallCompletion: a call completed by another goroutine at any moment
@@ -43,6 +46,52 @@ func TestCallCompletion(t *testing.T) {
 		}
 		if !c.Answered() || c.err != errDone || c.res != &c.result {
 			t.Fatalf("call %d: answered %v, err %v, res %p", i, c.Answered(), c.err, c.res)
+		}
+	}
+}
+
+// TestCallKeepsReplies: the replies a call collects are its own, whatever
+// later becomes of the RESULTs' memory (the transport's), in arrival order
+// and whatever their sizes: the first short one lives in the call itself
+// (call.keep), the others in memory of their own.
+func TestCallKeepsReplies(t *testing.T) {
+	n := idleNode(t, 1)
+	for _, sizes := range [][]int{{5}, {64}, {65}, {0, 3}, {7, 9, 64, 200}, {300, 2}} {
+		c := n.newCall(2, true, clock())
+		if err := n.register(c); err != nil {
+			t.Fatal(err)
+		}
+		frame := make([]byte, 512) // reused for every RESULT, as a read buffer is
+		var want [][]byte
+		for i, size := range sizes {
+			reply := frame[:size]
+			for k := range reply {
+				reply[k] = byte(i*31 + k)
+			}
+			want = append(want, bytes.Clone(reply))
+			var flags uint16
+			if i < len(sizes)-1 {
+				flags = FlagMore
+			}
+			n.onResult(2, wire.Header{Flags: flags}, &wire.Result{OriginRequest: c.id, Reply: reply})
+		}
+		for k := range frame {
+			frame[k] = 0xee
+		}
+		if !c.Answered() {
+			t.Fatalf("sizes %v: call not complete after its last RESULT", sizes)
+		}
+		got := c.res.Replies
+		if len(sizes) == 1 && sizes[0] == 0 {
+			want = nil
+		}
+		if len(got) != len(want) {
+			t.Fatalf("sizes %v: %d replies, want %d", sizes, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("sizes %v: reply %d is %x, want %x", sizes, i, got[i], want[i])
+			}
 		}
 	}
 }

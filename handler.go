@@ -79,7 +79,7 @@ func (n *Node) onResult(from uint32, hd wire.Header, m *wire.Result) {
 		return
 	}
 	if len(m.Reply) > 0 || hd.Flags&FlagMore != 0 {
-		c.replies = append(c.replies, bytes.Clone(m.Reply)) // m is the transport's
+		c.replies = append(c.replies, c.keep(m.Reply)) // m is the transport's
 	}
 	if hd.Flags&FlagMore != 0 {
 		n.pmu.Unlock()

@@ -50,6 +50,9 @@ type call struct {
 
 	replies [][]byte
 	one     [1][]byte // backing for replies: most calls get one
+	// small holds the first reply when it fits: most replies are short,
+	// and one kept here costs no allocation of its own.
+	small [64]byte
 	// wake is how the caller learns of completion: nil while pending,
 	// &ch of a caller blocked on ch, &settled once complete. A caller that
 	// drives polls it (Answered) and needs no channel.
@@ -98,6 +101,15 @@ func (c *call) complete(res *Result, data []byte, err error) {
 	if ch := c.wake.Swap(&c.settled); ch != nil {
 		close(*ch)
 	}
+}
+
+// keep returns a copy of reply (a RESULT's, which is the transport's) that
+// c owns: in c.small for the first reply when it fits, else fresh memory.
+func (c *call) keep(reply []byte) []byte {
+	if len(c.replies) == 0 && len(reply) > 0 && len(reply) <= len(c.small) {
+		return c.small[:copy(c.small[:], reply):len(reply)]
+	}
+	return bytes.Clone(reply)
 }
 
 // Answered implements transport.Answered: c is complete.

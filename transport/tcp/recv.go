@@ -69,7 +69,8 @@ func newSockReader(nc net.Conn) *sockReader {
 func (s *sockReader) Read(p []byte) (int, error) {
 	for {
 		n, err := s.read(p)
-		if err != nil && s.poked(err) {
+		// An empty poll is no poke: not worth errors.Is on every look.
+		if err != nil && err != errNoData && s.poked(err) {
 			continue
 		}
 		return n, err
