@@ -99,11 +99,13 @@ func (o *object) plan(page uint64) (layout, error) {
 				continue
 			}
 			cur = alignUp(cur, s.align)
-			s.addr = cur
-			cur += s.size
-			if cur > maxImage {
+			// Compared before adding: a NOBITS section's size is any
+			// number the file says, and the sum could wrap.
+			if cur > maxImage || s.size > maxImage-cur {
 				return lay, formatErr("section %q: image larger than %d bytes", s.name, maxImage)
 			}
+			s.addr = cur
+			cur += s.size
 		}
 		switch seg {
 		case segText:

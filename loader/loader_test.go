@@ -165,6 +165,21 @@ func firstRela(t *testing.T, obj []byte) int {
 	return 0
 }
 
+// sectionHeader returns the offset of the header of section name in obj.
+func sectionHeader(t *testing.T, obj []byte, name string) int {
+	f, err := elf.NewFile(strings.NewReader(string(obj)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range f.Sections {
+		if s.Name == name {
+			return int(binary.LittleEndian.Uint64(obj[0x28:])) + i*64
+		}
+	}
+	t.Fatalf("no section %s", name)
+	return 0
+}
+
 func TestErrors(t *testing.T) {
 	arch := hostArch(t)
 	good := readObj(t, "loadtest."+arch+".O2.nopic.small.o")
@@ -195,6 +210,12 @@ func TestErrors(t *testing.T) {
 		{"relocation offset out of range", corrupt(good, func(b []byte) {
 			off := firstRela(t, good)
 			le.PutUint64(b[off:], 1<<40)
+		}), tab, loader.ErrFormat},
+		// A NOBITS size is not bounded by the file: one that wrapped the
+		// layout's running total made an image smaller than its .data
+		// (found by FuzzLoad: a panic in link).
+		{"bss wrapping the layout", corrupt(good, func(b []byte) {
+			le.PutUint64(b[sectionHeader(t, good, ".bss")+0x20:], ^uint64(4095)) // 2^64 - 4096
 		}), tab, loader.ErrFormat},
 		{"unresolved", good, loader.Symbols{}, loader.ErrUnresolved},
 		{"TLS", readObj(t, "bad_tls."+arch+".O2.nopic.small.o"), tab, loader.ErrTLS},
