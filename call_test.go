@@ -2,6 +2,7 @@ package bcship
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"runtime"
 	"testing"
@@ -91,6 +92,47 @@ func TestCallKeepsReplies(t *testing.T) {
 		for i := range want {
 			if !bytes.Equal(got[i], want[i]) {
 				t.Errorf("sizes %v: reply %d is %x, want %x", sizes, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestResultsStayTheCallers: every request has a call of its own, taken
+// from the node's spare or made anew (newCall, makeSpare), and the results
+// of earlier requests are untouched by later ones, busy-polling or not.
+func TestResultsStayTheCallers(t *testing.T) {
+	code := nodetest.get(t)
+	for _, busy := range []bool{false, true} {
+		nodes := cluster(t, []uint32{1, 2}, func(c *Config) { c.BusyPoll = busy })
+		ctx := context.Background()
+		h, err := nodes[1].AddCode(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[2].RegisterAM("echo", code, "echo")
+		var results []*Result
+		var args [][]byte
+		for i := range 40 {
+			arg := bytes.Repeat([]byte{byte(i)}, 1+i%70) // short and long replies
+			var res *Result
+			if i%2 == 0 {
+				res, err = nodes[1].InvokeHash(ctx, 2, h, "echo", arg)
+			} else {
+				res, err = nodes[1].CallAM(ctx, 2, "echo", arg)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, r := range results {
+				if r == res {
+					t.Fatalf("busy=%v: request %d returned the result of request %d", busy, i, k)
+				}
+			}
+			results, args = append(results, res), append(args, arg)
+		}
+		for i, r := range results {
+			if len(r.Replies) != 1 || !bytes.Equal(r.Replies[0], args[i]) || r.Node != 2 {
+				t.Errorf("busy=%v: result %d changed: node %d, replies %x, want %x", busy, i, r.Node, r.Replies, args[i])
 			}
 		}
 	}

@@ -139,6 +139,7 @@ type Node struct {
 	reqID   atomic.Uint64
 	pmu     sync.Mutex
 	pending map[uint64]*call
+	spare   atomic.Pointer[call] // see newCall
 
 	lastCode atomic.Pointer[codeMemo] // AddCode's last hash (origin.go)
 
