@@ -104,8 +104,8 @@ func (n *Node) handleShip(from uint32, hd wire.Header, m *wire.Ship) {
 	if hd.RequestID != 0 {
 		// The answer to our NEED_CODE: withdraw its timeout.
 		n.pmu.Lock()
-		if c := n.pending[hd.RequestID]; c != nil && c.need != nil && *c.need == bundle.Digest(m.Hash) {
-			delete(n.pending, hd.RequestID)
+		if c := n.pending.get(hd.RequestID); c != nil && c.need != nil && *c.need == bundle.Digest(m.Hash) {
+			n.pending.remove(hd.RequestID)
 		}
 		n.pmu.Unlock()
 	}

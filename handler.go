@@ -72,7 +72,7 @@ func (n *Node) reply(from uint32, hd wire.Header, m wire.Message) {
 
 func (n *Node) onResult(from uint32, hd wire.Header, m *wire.Result) {
 	n.pmu.Lock()
-	c := n.pending[m.OriginRequest]
+	c := n.pending.get(m.OriginRequest)
 	if c == nil {
 		n.pmu.Unlock()
 		n.log.Debug("RESULT for no pending request", "from", from, "req", m.OriginRequest)
@@ -85,7 +85,7 @@ func (n *Node) onResult(from uint32, hd wire.Header, m *wire.Result) {
 		n.pmu.Unlock()
 		return
 	}
-	delete(n.pending, m.OriginRequest)
+	n.pending.remove(m.OriginRequest)
 	n.pmu.Unlock()
 	c.result = Result{Node: from, Status: m.Status, Replies: c.replies, Hops: int(m.Hops), Elapsed: time.Since(c.start)}
 	c.complete(&c.result, nil, nil)

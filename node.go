@@ -138,7 +138,7 @@ type Node struct {
 
 	reqID   atomic.Uint64
 	pmu     sync.Mutex
-	pending map[uint64]*call
+	pending pendingCalls         // guarded by pmu
 	spare   atomic.Pointer[call] // see newCall
 
 	lastCode atomic.Pointer[codeMemo] // AddCode's last hash (origin.go)
@@ -226,7 +226,6 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), triple: triple,
 		peers:   maps.Clone(cfg.Peers),
 		ams:     map[string]*amHandler{},
-		pending: map[uint64]*call{},
 		store:   map[bundle.Digest]*stored{},
 		waiting: map[bundle.Digest][]*job{}, rejected: map[bundle.Digest]*rejection{},
 	}

@@ -97,7 +97,7 @@ func (n *Node) register(c *call) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	n.pending[c.id] = c
+	n.pending.add(c)
 	return nil
 }
 
@@ -105,9 +105,7 @@ func (n *Node) register(c *call) error {
 func (n *Node) take(id uint64) *call {
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
-	c := n.pending[id]
-	delete(n.pending, id)
-	return c
+	return n.pending.remove(id)
 }
 
 // complete finishes a call taken from the pending map.
@@ -153,13 +151,7 @@ func (n *Node) finish(id uint64, res *Result, data []byte, err error) {
 // failAll fails every pending call for which match holds.
 func (n *Node) failAll(match func(*call) bool, err error) {
 	n.pmu.Lock()
-	var cs []*call
-	for id, c := range n.pending {
-		if match(c) {
-			cs = append(cs, c)
-			delete(n.pending, id)
-		}
-	}
+	cs := n.pending.removeAll(match)
 	n.pmu.Unlock()
 	for _, c := range cs {
 		c.complete(nil, nil, err)
