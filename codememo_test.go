@@ -114,6 +114,9 @@ func TestStoreAndKnownFollowChanges(t *testing.T) {
 
 	n.markKnown(2, h)
 	n.markKnown(3, h)
+	if n.mustShip(3, h) { // and mustShip remembers this answer
+		t.Fatal("code shipped to node 3 must be shipped again")
+	}
 	n.peerDown(3, ErrPeerDown)
 	if n.mustShip(2, h) || !n.mustShip(3, h) {
 		t.Fatalf("after node 3 went down: mustShip(2) = %v, mustShip(3) = %v; want false, true",

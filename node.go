@@ -151,6 +151,7 @@ type Node struct {
 	store    map[bundle.Digest]*stored // code this node originates
 	storeGen atomic.Uint64             // bumped when a hash gets a new stored bundle
 	known    atomic.Pointer[knownSet]
+	shipMemo atomic.Pointer[knownMemo] // mustShip's last positive answer
 
 	wmu      sync.Mutex
 	waiting  map[bundle.Digest][]*job // invocations waiting for their code

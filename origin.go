@@ -349,10 +349,28 @@ func (n *Node) markKnown(node uint32, h bundle.Digest) {
 // mustShip reports whether this node has h to ship and node is not known
 // to have it.
 func (n *Node) mustShip(node uint32, h bundle.Digest) bool {
-	if (*n.known.Load())[node][h] {
+	ks := n.known.Load()
+	if m := n.shipMemo.Load(); m != nil && m.set == ks && m.node == node && m.hash == h {
+		return false
+	}
+	if (*ks)[node][h] {
+		// Remembered until the known set changes: repeated requests to a
+		// node compare a hash where two map lookups hash it (~20 ns a
+		// request). Only a missing or stale memo is replaced, so callers
+		// that alternate between nodes do not allocate one per request.
+		if m := n.shipMemo.Load(); m == nil || m.set != ks {
+			n.shipMemo.Store(&knownMemo{set: ks, node: node, hash: h})
+		}
 		return false
 	}
 	return n.lookupStore(h) != nil
+}
+
+// knownMemo is a check mustShip answered from set: node has hash.
+type knownMemo struct {
+	set  *knownSet
+	node uint32
+	hash bundle.Digest
 }
 
 // Invoke runs entry of code on node with arg and waits for the result of
