@@ -108,7 +108,7 @@ func (n *Node) take(id uint64) *call {
 	return n.pending.remove(id)
 }
 
-// complete finishes a call taken from the pending map.
+// complete finishes a call taken from the pending calls.
 func (c *call) complete(res *Result, data []byte, err error) {
 	c.res, c.data, c.err = res, data, err
 	if c.cb != nil {
