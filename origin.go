@@ -399,14 +399,17 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 	if err := n.register(c); err != nil {
 		return nil, err
 	}
-	expires, _ := ctx.Deadline() // zero when none
+	j := job{hash: h, entry: entry, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID}
+	if dl, ok := ctx.Deadline(); ok {
+		j.expires = dl
+	}
 	if node == n.cfg.ID {
 		if err := n.installLocal(h); err != nil && !n.cache.has(h) {
 			n.take(c.id)
 			return nil, err
 		}
-		j := job{hash: h, entry: entry, arg: arg, origin: n.cfg.ID, req: c.id, ttl: n.cfg.DefaultTTL, from: n.cfg.ID, expires: expires}
-		n.goRun(func() { n.execute(&j, time.Time{}) })
+		hj := j
+		n.goRun(func() { n.execute(&hj, time.Time{}) })
 	} else {
 		if n.mustShip(node, h) {
 			// Pipelined ahead of the INVOKE on the same connection; the
@@ -416,10 +419,8 @@ func (n *Node) InvokeHash(ctx context.Context, node uint32, h bundle.Digest, ent
 				return nil, err
 			}
 		}
-		// Straight from the arguments, not through a job (a copy less).
 		m := invokeMsgs.get()
-		ms, _ := deadlineMS(expires, now)
-		*m = wire.Invoke{Hash: h, Origin: n.cfg.ID, OriginRequest: c.id, TTL: n.cfg.DefaultTTL, Deadline: ms, Entry: entry, Arg: arg}
+		j.fillInvoke(m, now)
 		err := n.send(node, wire.Header{RequestID: c.id}, m)
 		invokeMsgs.put(m)
 		if err != nil {
