@@ -110,9 +110,10 @@ type OneSided interface {
 type Driver interface {
 	// Drive polls for incoming frames and delivers them, to the Handler
 	// as usual but on the calling goroutine, until done.Answered()
-	// reports true; then it reports true. peer is the node the request went to (the answer
-	// is expected from it, or from further along a chain); a transport
-	// may decline at once when polling would not see that peer's answer.
+	// reports true; then it reports true. peer is the node the request
+	// went to (the answer is expected from it, or from further along a
+	// chain); a transport may decline at once when polling would not see
+	// that peer's answer.
 	// It gives up and reports false after a short while (tens of
 	// microseconds) or when the transport closes, so that a caller
 	// waiting for a long chain does not hold a processor: the caller then

@@ -181,8 +181,8 @@ type reader struct {
 // poll takes what the ring holds: complete frames are appended to frames
 // (nothing aliases the mapping; frames that arrived whole share the
 // reader's arena and are valid until the next poll that takes anything),
-// and the headers of oversize frames, skipped whole, to over. It releases what it
-// took and reports whether it took anything. An error means the stream
+// and the headers of oversize frames, skipped whole, to over. It releases
+// what it took and reports whether it took anything. An error means the stream
 // has lost its framing or the peer corrupted the ring: the connection is
 // unusable.
 func (rd *reader) poll(frames [][]byte, over []wire.Header) ([][]byte, []wire.Header, bool, error) {
