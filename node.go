@@ -75,6 +75,12 @@ type Config struct {
 	MaxFrame uint32
 	// BusyPoll makes the transport's readers spin before parking.
 	BusyPoll bool
+	// TCPCongestion is the congestion control algorithm of the node's TCP
+	// connections ("reno", "cubic", "bbr", …; transport/tcp
+	// Config.Congestion). Empty picks reno for BusyPoll nodes, whose
+	// round trips it shortens, and the system's default for others;
+	// "system" keeps the system's default.
+	TCPCongestion string
 	// Heartbeat and DeadAfter tune dead-peer detection (see transport/tcp).
 	Heartbeat, DeadAfter time.Duration
 	// RDMADevice, when set (e.g. "rxe0"), runs the node on transport/rdma
@@ -282,7 +288,7 @@ func (n *Node) Start(ctx context.Context) error {
 	tc := tcp.Config{
 		Self: n.cfg.ID, Listen: n.cfg.Listen, Peers: peers, Hello: hello, Handler: (*handler)(n),
 		MaxFrame: n.cfg.MaxFrame, BusyPoll: n.cfg.BusyPoll, Heartbeat: n.cfg.Heartbeat, DeadAfter: n.cfg.DeadAfter,
-		Logger: n.cfg.Logger.With("node", n.cfg.ID, "layer", "tcp"),
+		Congestion: n.cfg.TCPCongestion, Logger: n.cfg.Logger.With("node", n.cfg.ID, "layer", "tcp"),
 	}
 	var t transport.Endpoint
 	kind := "tcp"

@@ -15,6 +15,7 @@ import (
 	bc "github.com/bcship/bcship"
 	"github.com/bcship/bcship/internal/chase"
 	"github.com/bcship/bcship/transport/shm"
+	"github.com/bcship/bcship/transport/tcp"
 	"github.com/spf13/cobra"
 )
 
@@ -32,9 +33,9 @@ func newBench() *cobra.Command {
 func newBenchInvoke() *cobra.Command {
 	var size, iters, rounds int
 	var busy bool
-	var transports, poll string
+	var transports, poll, congestion string
 	cmd := &cobra.Command{
-		Use:   "invoke [--size 64] [--iters 20000] [--rounds 3] [--transport both|tcp|shm] [--poll both|netpoll|busy]",
+		Use:   "invoke [--size 64] [--iters 20000] [--rounds 3] [--transport both|tcp|shm] [--poll both|netpoll|busy] [--congestion CC]",
 		Short: "Cached-invoke round trip between two nodes, over TCP and shared memory, vs Go TCP and UCX",
 		Long: `invoke measures the round trip of a cached invocation (the code is shipped
 once, then only its hash travels) between two in-process nodes, with the
@@ -54,10 +55,16 @@ block in the netpoller, shared-memory loops sleep after a few µs) and with
 answer itself). ucx_perftest busy-polls, so like for like is the busy rows:
 tcp busy against UCX tcp, shm busy against UCX shm. --poll picks one mode.
 
-A raw busy-polling TCP ping-pong (read(2) and write(2) on the bare sockets,
-nothing else) is the floor under any TCP round trip on this host; the last
-line shows how far above it the busy rows and UCX over TCP are: the part
-that is software rather than the kernel's loopback path.
+A raw busy-polling TCP ping-pong (recvfrom(2) and sendto(2) on the bare
+sockets, nothing else) is the floor under any TCP round trip on this host;
+the last line shows how far above it the busy rows and UCX over TCP are:
+the part that is software rather than the kernel's loopback path.
+
+Busy-polling nodes set their connections' congestion control to reno
+unless told otherwise (serve --tcp-congestion; here --congestion): its
+per-packet work is the least. Default nodes, the Go ping-pong and UCX keep
+the system's. The floor is measured with each algorithm in use, and each
+row's distance to the floor is taken with its own.
 
 Every row is measured --rounds times, all rows once per round, and the
 table shows medians over the rounds. Ratios are taken within a round and
@@ -87,7 +94,7 @@ would otherwise compare the drift.`,
 				return fmt.Errorf("bench: --poll %q: want both, netpoll or busy", poll)
 			}
 			return benchInvoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(),
-				invokeBench{size: size, iters: iters, rounds: rounds, modes: modes, kinds: kinds})
+				invokeBench{size: size, iters: iters, rounds: rounds, modes: modes, kinds: kinds, congestion: congestion})
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 64, "argument bytes (at least 32, the chase walk)")
@@ -96,13 +103,14 @@ would otherwise compare the drift.`,
 	cmd.Flags().BoolVar(&busy, "busy-poll", false, "only busy-polling nodes (--poll busy)")
 	cmd.Flags().StringVar(&poll, "poll", "both", "both, netpoll (the nodes' default) or busy (--busy-poll nodes)")
 	cmd.Flags().StringVar(&transports, "transport", "both", "both, tcp or shm (shared memory)")
+	cmd.Flags().StringVar(&congestion, "congestion", "", "the nodes' TCP congestion control, as serve --tcp-congestion (default reno for busy nodes, the system's for others)")
 	return cmd
 }
 
 // invokePair starts two in-process nodes on one transport kind ("tcp",
 // "shm"), node 1 serving the chase region and AM, and returns an invoke
-// and an AM round trip from node 0.
-func invokePair(ctx context.Context, kind string, size int, busy bool) (invoke, am func() error, closeAll func(), err error) {
+// and an AM round trip from node 0. congestion is their TCPCongestion.
+func invokePair(ctx context.Context, kind string, size int, busy bool, congestion string) (invoke, am func() error, closeAll func(), err error) {
 	code, pub, err := demoCode()
 	if err != nil {
 		return nil, nil, nil, err
@@ -118,7 +126,7 @@ func invokePair(ctx context.Context, kind string, size int, busy bool) (invoke, 
 	}
 	for i := range nodes {
 		n, err := bc.NewNode(bc.Config{ID: uint32(i), Listen: "127.0.0.1:0", Trust: []ed25519.PublicKey{pub}, BusyPoll: busy,
-			SharedMemory: kind == "shm", Logger: quiet})
+			TCPCongestion: congestion, SharedMemory: kind == "shm", Logger: quiet})
 		if err == nil {
 			err = n.Start(ctx)
 		}
@@ -182,7 +190,7 @@ func measurePair(ctx context.Context, o invokeBench, round int, kind string, bus
 	if busy {
 		name += " busy"
 	}
-	invoke, am, closeAll, err := invokePair(ctx, kind, o.size, busy)
+	invoke, am, closeAll, err := invokePair(ctx, kind, o.size, busy, o.congestion)
 	if err != nil {
 		return fmt.Errorf("%s nodes: %w", name, err)
 	}
@@ -198,7 +206,11 @@ type invokeBench struct {
 	size, iters, rounds int
 	modes               []bool   // false: default waiting, true: busy-polling nodes
 	kinds               []string // "tcp", "shm"
+	congestion          string   // the nodes' TCPCongestion
 }
+
+// floorRow names the raw ping-pong row with congestion control cc.
+func floorRow(cc string) string { return "raw ping-pong " + cc }
 
 // series is one row of the table: its p50 and p99 in every round (zero
 // where the round could not measure it).
@@ -270,7 +282,27 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 	if o.size < chase.Size || o.iters < 100 || o.rounds < 1 {
 		return fmt.Errorf("bench: --size must be at least %d, --iters at least 100, --rounds at least 1", chase.Size)
 	}
-	tcp, closeTCP, err := tcpPingPong(o.size)
+	// The congestion control of the busy nodes' connections, the default
+	// nodes' and the system's (UCX's, the Go ping-pong's): the floor is
+	// measured with each distinct one.
+	system, err := systemCongestion()
+	if err != nil {
+		return err
+	}
+	ccOf := func(busy bool) string {
+		if cc := tcp.CongestionFor(o.congestion, busy); cc != "" {
+			return cc
+		}
+		return system
+	}
+	busyCC, netpollCC := ccOf(true), ccOf(false)
+	floors := []string{busyCC}
+	for _, cc := range []string{netpollCC, system} {
+		if !slices.Contains(floors, cc) {
+			floors = append(floors, cc)
+		}
+	}
+	goTCP, closeTCP, err := tcpPingPong(o.size)
 	if err != nil {
 		return err
 	}
@@ -299,17 +331,19 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 		if o.rounds > 1 {
 			fmt.Fprintf(progress, "round %d/%d\n", round+1, o.rounds)
 		}
-		if err := measureRow(round, "go tcp ping-pong", tcp); err != nil {
+		if err := measureRow(round, "go tcp ping-pong", goTCP); err != nil {
 			return err
 		}
-		floor, closeFloor, err := rawPingPong(o.size)
-		if err != nil {
-			return fmt.Errorf("raw tcp busy ping-pong: %w", err)
-		}
-		err = measureRow(round, "raw tcp busy ping-pong", floor)
-		closeFloor()
-		if err != nil {
-			return err
+		for _, cc := range floors {
+			floor, closeFloor, err := rawPingPong(o.size, cc)
+			if err != nil {
+				return fmt.Errorf("%s: %w", floorRow(cc), err)
+			}
+			err = measureRow(round, floorRow(cc), floor)
+			closeFloor()
+			if err != nil {
+				return err
+			}
 		}
 		// One pair at a time: the idle pair's loops would compete for the
 		// CPUs. UCX over a transport runs right after our rows over it, so
@@ -356,6 +390,7 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 		how = fmt.Sprintf("%d rounds of every row back to back; medians over the rounds, ratios [lowest–highest round]", o.rounds)
 	}
 	fmt.Fprintf(w, "%d round trips of %d bytes per row, 2 nodes in this process; %s\n", o.iters, o.size, how)
+	fmt.Fprintf(w, "TCP congestion control: busy nodes %s, default nodes %s, the Go ping-pong and UCX %s (the system's)\n", busyCC, netpollCC, system)
 	span := func(med, lo, hi float64) string {
 		if o.rounds == 1 {
 			return fmt.Sprintf("%.2fx", med)
@@ -393,17 +428,19 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 		fmt.Fprintln(w, n)
 	}
 	// What each busy TCP round trip spends above the kernel's own loopback
-	// round trip (the raw ping-pong): the part that is software, ours or UCX's.
-	floor := row("raw tcp busy ping-pong")
+	// round trip (the raw ping-pong with the same congestion control): the
+	// part that is software, ours or UCX's.
 	var above []string
-	for _, name := range []string{"bcship invoke tcp busy", "bcship AM tcp busy", "ucx ucp_am_lat tcp"} {
-		ds := perRound(row(name), floor, func(x, y time.Duration) time.Duration { return x - y })
+	for _, r := range []struct{ name, cc string }{
+		{"bcship invoke tcp busy", busyCC}, {"bcship AM tcp busy", busyCC}, {"ucx ucp_am_lat tcp", system},
+	} {
+		ds := perRound(row(r.name), row(floorRow(r.cc)), func(x, y time.Duration) time.Duration { return x - y })
 		if len(ds) > 0 {
-			above = append(above, fmt.Sprintf("%s +%v", strings.TrimPrefix(name, "bcship "), middle(ds).Round(100*time.Nanosecond)))
+			above = append(above, fmt.Sprintf("%s +%v (%s)", strings.TrimPrefix(r.name, "bcship "), middle(ds).Round(100*time.Nanosecond), r.cc))
 		}
 	}
 	if len(above) > 1 {
-		fmt.Fprintf(w, "above the raw busy ping-pong (the kernel's loopback floor): %s\n", strings.Join(above, ", "))
+		fmt.Fprintf(w, "above the raw ping-pong with the same congestion control (the kernel's loopback floor): %s\n", strings.Join(above, ", "))
 	}
 	return nil
 }

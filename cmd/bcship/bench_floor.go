@@ -7,20 +7,24 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
+	"github.com/bcship/bcship/transport/tcp"
 	"golang.org/x/sys/unix"
 )
 
 // rawPingPong is the floor under every busy-polling TCP round trip: size
 // bytes each way on a loopback connection, both ends spinning on
-// non-blocking read(2) and answering with one write(2), with no framing,
-// no runtime poller and nothing else in between. What a row costs above it
-// is software; the rest is the kernel's loopback path, the same for any
-// TCP transport on this host.
+// non-blocking recvfrom(2) and answering with one sendto(2), bare system
+// calls as transport/tcp makes them, with no framing, no runtime poller
+// and nothing else in between. What a row costs above it is software; the
+// rest is the kernel's loopback path, the same for any TCP transport on
+// this host with the same congestion control: congestion names the
+// algorithm of both sockets, "" for the system's default.
 //
 // The echo side spins on a CPU of its own until the returned stop, so it
 // must run alone, like the node pairs.
-func rawPingPong(size int) (f func() error, stop func(), err error) {
+func rawPingPong(size int, congestion string) (f func() error, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
@@ -51,6 +55,13 @@ func rawPingPong(size int) (f func() error, stop func(), err error) {
 		cc.Close()
 		sc.Close()
 		return nil, nil, err
+	}
+	if congestion != "" {
+		if err := errors.Join(tcp.SetCongestion(cfd, congestion), tcp.SetCongestion(sfd, congestion)); err != nil {
+			cc.Close()
+			sc.Close()
+			return nil, nil, err
+		}
 	}
 	// The descriptors stay open while the conns do: the echo loop is told to
 	// stop and has stopped before they are closed, so it never reads a
@@ -120,16 +131,16 @@ func rawFD(c net.Conn) (int, error) {
 // spinRead fills buf from fd, polling with non-blocking reads.
 func spinRead(fd int, buf []byte, quit *atomic.Bool) error {
 	for got := 0; got < len(buf); {
-		n, err := unix.Read(fd, buf[got:])
+		n, e := bareCall(unix.SYS_RECVFROM, fd, buf[got:], 0)
 		switch {
-		case n > 0:
+		case e == 0 && n > 0:
 			got += n
-		case err == unix.EAGAIN || err == unix.EINTR:
+		case e == unix.EAGAIN || e == unix.EINTR:
 			if quit.Load() {
 				return errQuit
 			}
-		case err != nil:
-			return err
+		case e != 0:
+			return e
 		default:
 			return errors.New("connection closed")
 		}
@@ -139,13 +150,30 @@ func spinRead(fd int, buf []byte, quit *atomic.Bool) error {
 
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-			return err
+		n, e := bareCall(unix.SYS_SENDTO, fd, b, unix.MSG_NOSIGNAL)
+		if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+			return e
 		}
 		if n > 0 {
 			b = b[n:]
 		}
 	}
 	return nil
+}
+
+// bareCall is recvfrom or sendto without an address, made as the transport
+// makes them: without telling the scheduler, since they never block.
+func bareCall(trap uintptr, fd int, b []byte, flags uintptr) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), flags, 0, 0)
+	return int(n), e
+}
+
+// systemCongestion is the congestion control a new TCP socket gets.
+func systemCongestion() (string, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return tcp.Congestion(fd)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcship/bcship/transport/tcp"
 )
 
 // bench invoke measures the pair over TCP and over shared memory, each with
@@ -25,7 +27,13 @@ func TestBenchInvokeBothTransports(t *testing.T) {
 	if !strings.Contains(progress.String(), "round 2/2") {
 		t.Errorf("no progress for round 2: %q", progress.String())
 	}
-	for _, row := range []string{"go tcp ping-pong", "raw tcp busy ping-pong", "bcship invoke tcp", "bcship AM tcp", "bcship invoke shm", "bcship AM shm",
+	system, err := systemCongestion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The floor with the busy nodes' congestion control and with the
+	// system's (the others'), one row when they are the same.
+	for _, row := range []string{"go tcp ping-pong", floorRow(tcp.BusyCongestion), floorRow(system), "bcship invoke tcp", "bcship AM tcp", "bcship invoke shm", "bcship AM shm",
 		"bcship invoke tcp busy", "bcship AM tcp busy", "bcship invoke shm busy", "bcship AM shm busy"} {
 		if !strings.Contains(out.String(), row+" ") {
 			t.Errorf("no %q row", row)
@@ -40,9 +48,14 @@ func TestBenchInvokeBothTransports(t *testing.T) {
 	}
 }
 
-// The floor's ping-pong echoes what it sent, and stops without hanging.
+// The floor's ping-pong echoes what it sent, and stops without hanging;
+// it takes the congestion control it is given, and fails on one the
+// system does not have.
 func TestRawPingPong(t *testing.T) {
-	f, stop, err := rawPingPong(100)
+	if _, _, err := rawPingPong(100, "no-such-algorithm"); err == nil {
+		t.Fatal("no error for an unknown congestion control")
+	}
+	f, stop, err := rawPingPong(100, tcp.BusyCongestion)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ func newServe(logger *slog.Logger) *cobra.Command {
 		ttl                    uint8
 		deadline               time.Duration
 		transportKind, rdmaDev string
+		congestion             string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --id N [--listen ADDR] [--peers cluster.toml] [flags]",
@@ -62,7 +63,7 @@ the TCP connection on first use; other peers are reached over TCP.`,
 					return err
 				}
 			}
-			cfg := bc.Config{ID: id, Listen: listen, Insecure: insecure, BusyPoll: busy,
+			cfg := bc.Config{ID: id, Listen: listen, Insecure: insecure, BusyPoll: busy, TCPCongestion: congestion,
 				CacheBytes: cacheMiB << 20, DefaultTTL: ttl, Deadline: deadline, Logger: logger}
 			switch transportKind {
 			case "tcp":
@@ -156,6 +157,7 @@ the TCP connection on first use; other peers are reached over TCP.`,
 	f.StringVar(&trust, "trust", "", "directory of trusted *.pub keys")
 	f.StringVar(&key, "key", "", "private key to sign code this node cross-compiles for peers")
 	f.BoolVar(&busy, "busy-poll", false, "spin on sockets before parking (lowest latency; burns a core while traffic flows)")
+	f.StringVar(&congestion, "tcp-congestion", "", "TCP congestion control: reno, cubic, bbr, … or system (the kernel's default); default reno with --busy-poll, else system")
 	f.BoolVar(&noLLVM, "no-llvm", false, "never compile bitcode here")
 	f.Int64Var(&cacheMiB, "cache-mib", 256, "code cache size in MiB")
 	f.Uint8Var(&ttl, "ttl", bc.DefaultTTL, "forwards an invocation started here may make")

@@ -51,6 +51,7 @@ type options struct {
 	deadline     time.Duration
 	maxStacks    int
 	busyPoll     bool
+	congestion   string // TCP congestion control ("" = transport/tcp's choice)
 	rdmaDev      string // run on transport/rdma over this device ("" = TCP)
 	shm          bool   // run on transport/shm
 	drainTimeout time.Duration
@@ -92,6 +93,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	fs.DurationVar(&o.deadline, "deadline", bc.DefaultDeadline, "default per-run kernel deadline")
 	fs.IntVar(&o.maxStacks, "max-stacks", 0, "concurrent kernel runs (default: the executor's)")
 	fs.BoolVar(&o.busyPoll, "busy-poll", false, "spin on sockets before parking (lowest latency; burns a core while traffic flows)")
+	fs.StringVar(&o.congestion, "tcp-congestion", "", "TCP congestion control: reno, cubic, bbr, … or system, the kernel's default ($BCSHIP_TCP_CONGESTION; default reno with --busy-poll, else system)")
 	fs.StringVar(&o.rdmaDev, "rdma-dev", "", "run on RDMA over this device, e.g. mlx5_0 or rxe0 ($BCSHIP_RDMA_DEV; default TCP only); peers without RDMA are still reached over TCP")
 	fs.BoolVar(&o.shm, "shm", false, "exchange messages through shared memory with peers on this host ($BCSHIP_SHM=1); others are reached over TCP")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long running kernels may take to finish")
@@ -114,6 +116,7 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (*
 	env(&o.httpAddr, "BCSHIP_HTTP")
 	env(&level, "BCSHIP_LOG_LEVEL")
 	env(&o.rdmaDev, "BCSHIP_RDMA_DEV")
+	env(&o.congestion, "BCSHIP_TCP_CONGESTION")
 	if !o.shm {
 		switch v := strings.TrimSpace(getenv("BCSHIP_SHM")); v {
 		case "", "0", "false":

@@ -48,7 +48,7 @@ func (d *daemon) getState() state  { return state(d.state.Load()) }
 func run(ctx context.Context, o *options, log *slog.Logger, start time.Time) error {
 	cfg := bc.Config{
 		ID: o.id, Listen: o.listen, Advertise: o.advertise, Peers: o.peers, Insecure: o.insecure,
-		CacheBytes: o.cacheBytes, Deadline: o.deadline, MaxStacks: o.maxStacks, BusyPoll: o.busyPoll, RDMADevice: o.rdmaDev, SharedMemory: o.shm,
+		CacheBytes: o.cacheBytes, Deadline: o.deadline, MaxStacks: o.maxStacks, BusyPoll: o.busyPoll, TCPCongestion: o.congestion, RDMADevice: o.rdmaDev, SharedMemory: o.shm,
 		Logger: log,
 		// Toolchain stays nil: bcshipd never compiles, so HELLO announces
 		// no LLVM and origins ship objects for this node's triple.

@@ -48,15 +48,15 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestParseOptionsEnvAndFlags(t *testing.T) {
 	o, err := parseOptions([]string{"--listen", "127.0.0.1:9", "--insecure", "--region", "a=/x", "--region", "b=/y"},
 		env(map[string]string{"BCSHIP_ID": "7", "BCSHIP_LISTEN": "ignored:1", "BCSHIP_PEERS": " 1=10.0.0.1:7401, 2=[::1]:7402 ",
-			"BCSHIP_LOG_LEVEL": "debug", "BCSHIP_INSECURE": "0"}), io.Discard)
+			"BCSHIP_LOG_LEVEL": "debug", "BCSHIP_INSECURE": "0", "BCSHIP_TCP_CONGESTION": "cubic"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.id != 7 || o.listen != "127.0.0.1:9" || !o.insecure || len(o.regions) != 2 || o.regions[1] != (region{"b", "/y"}) {
 		t.Fatalf("options %+v", o)
 	}
-	if len(o.peers) != 2 || o.peers[2] != "[::1]:7402" || o.logLevel.String() != "DEBUG" {
-		t.Fatalf("peers %v level %v", o.peers, o.logLevel)
+	if len(o.peers) != 2 || o.peers[2] != "[::1]:7402" || o.logLevel.String() != "DEBUG" || o.congestion != "cubic" {
+		t.Fatalf("peers %v level %v congestion %q", o.peers, o.logLevel, o.congestion)
 	}
 	// The listen address comes from the inline list when not given.
 	o, err = parseOptions([]string{"--trust", "/k"}, env(map[string]string{"BCSHIP_ID": "2", "BCSHIP_PEERS": "1=h:1,2=h:2"}), io.Discard)

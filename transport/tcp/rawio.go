@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bare system calls on the hot paths.
@@ -17,11 +19,18 @@ import (
 // the poller's bookkeeping and entersyscall/exitsyscall, which hand the
 // processor back and forth around the call. A write's loopback path takes
 // ~6 µs here, and the round trip through net.Conn.Write measured 0.45 µs
-// more per write than the same write(2) bare (a cached invoke round trip
-// has two). So, as gVisor's rawfile does for its non-blocking descriptors,
-// a busy-polling reader reads the socket with a bare read(2) and every
-// writer first tries a bare write(2); only a write the socket cannot take
-// at once goes on through net.Conn, which waits in the netpoller.
+// more per write than the same write bare (a cached invoke round trip has
+// two). So, as gVisor's rawfile does for its non-blocking descriptors, a
+// busy-polling reader reads the socket with a bare system call and every
+// writer first tries a bare one; only a write the socket cannot take at
+// once goes on through net.Conn, which waits in the netpoller.
+//
+// The calls are the socket's own, recvfrom(2) and sendto(2), not read(2)
+// and write(2), which pass the file layer first (the position lock's
+// check, rw_verify_area, a security hook, an iov_iter for sock_read_iter):
+// an empty poll of a loopback socket measured 530 ns with read(2), 440 ns
+// with recvfrom(2) (a getpid is 170 ns), and a busy loop's every look is
+// one.
 //
 // A bare system call on a descriptor number is only safe while the
 // descriptor stays open: closed under it, the number could be reused for
@@ -83,39 +92,72 @@ func (r *rawFD) shut() {
 	}
 }
 
-// read is one non-blocking read(2): n > 0, or 0 with syscall.EAGAIN when
+// errNoData is the answer to a read of an empty socket. Its type is
+// concrete so that comparing an error with it is two machine compares:
+// against an error variable, or syscall.EAGAIN, it is a call to the
+// runtime's interface equality, and a polling loop compares on every look.
+var errNoData = &noDataError{}
+
+type noDataError struct{}
+
+func (*noDataError) Error() string { return "tcp: no data" }
+
+// read is one non-blocking recvfrom(2): n > 0, or 0 with errNoData when
 // the socket is empty, or 0 and nil at the stream's end.
 func (r *rawFD) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return r.call(syscall.SYS_READ, p, "read")
+	n, e := r.call(unix.SYS_RECVFROM, p, 0)
+	switch e {
+	case 0:
+		return n, nil
+	case unix.EAGAIN:
+		return 0, errNoData
+	default:
+		return 0, callError("recvfrom", e)
+	}
 }
 
-// write is one non-blocking write(2) of as much of p as the socket takes.
+// write is one non-blocking sendto(2) of as much of p as the socket takes:
+// n > 0, or 0 with syscall.EAGAIN when it takes nothing. MSG_NOSIGNAL: a
+// broken connection is an EPIPE, never a SIGPIPE.
 func (r *rawFD) write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return r.call(syscall.SYS_WRITE, p, "write")
+	n, e := r.call(unix.SYS_SENDTO, p, unix.MSG_NOSIGNAL)
+	switch e {
+	case 0:
+		return n, nil
+	case unix.EAGAIN:
+		return 0, syscall.EAGAIN
+	default:
+		return 0, callError("sendto", e)
+	}
 }
 
-func (r *rawFD) call(trap uintptr, p []byte, name string) (int, error) {
+// errClosedFD is call's answer once the descriptor is shut.
+const errClosedFD = ^syscall.Errno(0)
+
+func callError(name string, e syscall.Errno) error {
+	if e == errClosedFD {
+		return net.ErrClosed
+	}
+	return os.NewSyscallError(name, e)
+}
+
+// call makes system call trap (recvfrom or sendto, no address) on p,
+// retrying an interrupted one.
+func (r *rawFD) call(trap uintptr, p []byte, flags uintptr) (int, syscall.Errno) {
 	if !r.acquire() {
-		return 0, net.ErrClosed
+		return 0, errClosedFD
 	}
 	defer r.release()
 	for {
-		n, _, e := syscall.RawSyscall(trap, uintptr(r.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return 0, syscall.EAGAIN
-		default:
-			return 0, os.NewSyscallError(name, e)
+		n, _, e := syscall.RawSyscall6(trap, uintptr(r.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
+		if e != syscall.EINTR {
+			return int(n), e
 		}
 	}
 }

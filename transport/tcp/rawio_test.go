@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,8 +46,8 @@ func TestRawFDReadWrite(t *testing.T) {
 		t.Fatal("no descriptor for a TCP connection")
 	}
 	buf := make([]byte, 16)
-	if n, err := rb.read(buf); n != 0 || err != syscall.EAGAIN {
-		t.Fatalf("read of an empty socket = %d, %v; want 0, EAGAIN", n, err)
+	if n, err := rb.read(buf); n != 0 || err != errNoData {
+		t.Fatalf("read of an empty socket = %d, %v; want 0, errNoData", n, err)
 	}
 	if n, err := ra.write([]byte("hello")); n != 5 || err != nil {
 		t.Fatalf("write = %d, %v", n, err)
@@ -59,7 +58,7 @@ func TestRawFDReadWrite(t *testing.T) {
 		if err == nil && string(buf[:n]) == "hello" {
 			break
 		}
-		if err != syscall.EAGAIN || time.Now().After(deadline) {
+		if err != errNoData || time.Now().After(deadline) {
 			t.Fatalf("read = %q, %v", buf[:n], err)
 		}
 	}
@@ -69,7 +68,7 @@ func TestRawFDReadWrite(t *testing.T) {
 		if n == 0 && err == nil {
 			break // the stream's end
 		}
-		if err != syscall.EAGAIN || time.Now().After(deadline) {
+		if err != errNoData || time.Now().After(deadline) {
 			t.Fatalf("read after the peer closed = %d, %v; want 0, nil", n, err)
 		}
 	}
@@ -104,6 +103,9 @@ func TestRawFDShutWaitsForCalls(t *testing.T) {
 	}
 	if _, err := r.write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after shut: %v, want net.ErrClosed", err)
+	}
+	if _, err := r.read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after shut: %v, want net.ErrClosed", err)
 	}
 	r.shut() // again: returns at once
 }

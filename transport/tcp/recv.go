@@ -35,16 +35,13 @@ import (
 // for its bytes if needed (a peer writes a frame at once, so that is
 // short).
 
-// errNoData is sockReader's answer to a poll that found the socket empty.
-var errNoData = errors.New("tcp: no data")
-
 // errHungUp stops the reading of a connection that lost its framing; it is
 // closed a moment later, after its ERROR answer has gone out.
 var errHungUp = errors.New("tcp: connection lost its framing")
 
 // sockReader reads a connection. It waits for data as a net.Conn does,
-// except that with poll set it only tries once, with a bare read(2)
-// (rawio.go), and answers errNoData.
+// except that with poll set it only tries once, with a bare recvfrom(2)
+// (rawio.go), and answers errNoData when the socket is empty.
 type sockReader struct {
 	nc   net.Conn
 	rc   syscall.RawConn // nil when nc has no descriptor: no polling
@@ -82,15 +79,10 @@ func (s *sockReader) read(p []byte) (int, error) {
 		return s.nc.Read(p)
 	}
 	n, err := s.raw.read(p)
-	switch {
-	case err == syscall.EAGAIN:
-		return 0, errNoData
-	case err != nil:
-		return 0, err
-	case n == 0:
+	if n == 0 && err == nil {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // readable reports whether a read of the socket would not block: it has

@@ -57,6 +57,12 @@ type Config struct {
 	// and lets waiting callers read their answers themselves (Drive),
 	// trading a core for latency.
 	BusyPoll bool
+	// Congestion is the congestion control algorithm of the connections
+	// (TCP_CONGESTION: "reno", "cubic", "bbr", …). Empty means
+	// BusyCongestion with BusyPoll and the system's default without;
+	// SystemCongestion keeps the system's default (congestion.go). New
+	// fails when the system does not let this process set it.
+	Congestion string
 	// Heartbeat is the keepalive interval of idle connections, DeadAfter
 	// the silence after which a connection is declared dead.
 	Heartbeat, DeadAfter time.Duration
@@ -78,6 +84,9 @@ type Transport struct {
 	noAccept atomic.Bool // StopAccepting closed ln
 	helloBuf []byte      // encoded HELLO frame, also the heartbeat
 	log      *slog.Logger
+	// congestion is the congestion control of the connections, "" for
+	// the system's default.
+	congestion string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -148,7 +157,18 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Transport{cfg: cfg, log: cfg.Logger, peers: map[uint32]*peer{}, conns: map[*conn]struct{}{}}
+	congestion := CongestionFor(cfg.Congestion, cfg.BusyPoll)
+	if congestion != "" {
+		if err := checkCongestion(congestion); err != nil {
+			if cfg.Congestion != "" {
+				return nil, err
+			}
+			// BusyPoll's own choice: without it only latency suffers.
+			cfg.Logger.Warn("keeping the system's congestion control", "err", err)
+			congestion = ""
+		}
+	}
+	t := &Transport{cfg: cfg, log: cfg.Logger, congestion: congestion, peers: map[uint32]*peer{}, conns: map[*conn]struct{}{}}
 	t.live.Store(&[]*conn{})
 	t.tick.Store(1)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -450,6 +470,19 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
+// setCongestion gives tc the transport's congestion control. New has
+// checked that the system allows it: a failure here costs only latency.
+func (t *Transport) setCongestion(tc *net.TCPConn) {
+	rc, err := tc.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) { err = SetCongestion(int(fd), t.congestion) })
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		t.log.Debug("congestion control not set", "remote", tc.RemoteAddr(), "err", err)
+	}
+}
+
 // handshake exchanges HELLO on a fresh connection. The dialer writes first
 // and checks that the peer is the node it meant (want); the acceptor reads
 // first, answers a first frame that is not a HELLO with ERROR, and sends
@@ -457,6 +490,9 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true) // Go's default, but latency depends on it
+		if t.congestion != "" {
+			t.setCongestion(tc)
+		}
 	}
 	deadline := time.Now().Add(t.cfg.DialTimeout)
 	nc.SetDeadline(deadline)

@@ -386,7 +386,7 @@ func TestHeartbeatsDoNotSpin(t *testing.T) {
 // set the loops spinning for maxSpins reads after each frame, about as long
 // as the gap: 115 % of a CPU against 6 %).
 func TestQuietTrafficDoesNotSpin(t *testing.T) {
-	def, busy, wall := transporttest.SpacedRoundsCPU(t, 80, 5*time.Millisecond, func(busy bool) (func(uint64), func()) {
+	pair := func(busy bool) (func(uint64), func()) {
 		mod := func(c *Config) { c.BusyPoll = busy }
 		a, ra := start(t, 1, mod)
 		b, rb := start(t, 2, mod)
@@ -399,8 +399,18 @@ func TestQuietTrafficDoesNotSpin(t *testing.T) {
 			wait(t, ra.got, "its reply")
 		}
 		return round, func() { a.Close(); b.Close() }
-	})
-	if busy > 3*def+wall/10 {
-		t.Errorf("busy transports with a request every 5 ms used %v of CPU in %v (default ones %v): the loops spin between requests", busy, wall, def)
+	}
+	// Measured twice before failing: on a loaded machine (tests of other
+	// packages in parallel) one run now and then takes ~100 ms of CPU,
+	// where loops that spin between requests take that every run.
+	for attempt := 1; ; attempt++ {
+		def, busy, wall := transporttest.SpacedRoundsCPU(t, 80, 5*time.Millisecond, pair)
+		if busy <= 3*def+wall/10 {
+			return
+		}
+		if attempt == 2 {
+			t.Fatalf("busy transports with a request every 5 ms used %v of CPU in %v (default ones %v): the loops spin between requests", busy, wall, def)
+		}
+		t.Logf("busy transports used %v of CPU in %v: measuring again", busy, wall)
 	}
 }
