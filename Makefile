@@ -23,7 +23,7 @@ APT_PKGS  := clang lld llvm clang-19 llvm-19 qemu-user-static libxxhash-dev gcc 
 
 # Fuzz targets, as package:Target. go test fuzzes one target at a time.
 FUZZ := ./loader:FuzzLoad ./wire:FuzzDecode ./wire:FuzzReadFrame ./bundle:FuzzBundleRead ./verbs:FuzzQueue \
-        ./bundle:FuzzPayload ./internal/hostrt:FuzzParseOutbox ./transport/rdma:FuzzDecodeCtrl ./transport/shm:FuzzReader ./transport/shm:FuzzDecodeCtrl ./transport/shm:FuzzParseHeader
+        ./bundle:FuzzPayload ./internal/hostrt:FuzzParseOutbox ./transport/rdma:FuzzDecodeCtrl ./transport/shm:FuzzReader ./transport/shm:FuzzDecodeCtrl ./transport/shm:FuzzParseHeader ./transport/tcp:FuzzRecvBuf
 
 .PHONY: all build bcshipd-arm64 test deps vet fmt-check unit arm64 rxe-test rxe-bench fuzz cross testdata clean
 

@@ -130,22 +130,32 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 // is valid until r is read again. Otherwise it takes nothing and reports
 // false, and ReadFrame reports the error or waits for the rest.
 func BufferedFrame(r *bufio.Reader, maxPayload uint32) (Frame, bool) {
+	b, _ := r.Peek(r.Buffered())
+	f, n, ok := ParseFrame(b, maxPayload)
+	if ok {
+		r.Discard(n)
+	}
+	return f, ok
+}
+
+// ParseFrame is BufferedFrame for bytes in a buffer of the caller's: the
+// frame at the start of b when b holds all of it and its header is valid
+// and within maxPayload (0 means DefaultMaxFrameSize), and its size n. The
+// payload aliases b. Otherwise ok is false, and ReadFrame reports the error
+// or waits for the rest.
+func ParseFrame(b []byte, maxPayload uint32) (f Frame, n int, ok bool) {
 	if maxPayload == 0 {
 		maxPayload = DefaultMaxFrameSize
 	}
-	b := r.Buffered()
-	if b < HeaderSize {
-		return Frame{}, false
+	if len(b) < HeaderSize {
+		return Frame{}, 0, false
 	}
-	hb, _ := r.Peek(HeaderSize)
-	h, err := ParseHeader(hb)
-	if err != nil || h.Length > maxPayload || uint64(b) < HeaderSize+uint64(h.Length) {
-		return Frame{}, false
+	h, err := ParseHeader(b)
+	if err != nil || h.Length > maxPayload || uint64(len(b)) < HeaderSize+uint64(h.Length) {
+		return Frame{}, 0, false
 	}
-	n := HeaderSize + int(h.Length)
-	fb, _ := r.Peek(n)
-	r.Discard(n)
-	return Frame{Header: h, Payload: fb[HeaderSize:n:n]}, true
+	n = HeaderSize + int(h.Length)
+	return Frame{Header: h, Payload: b[HeaderSize:n:n]}, n, true
 }
 
 // peeker is a reader that lends its buffered bytes (bufio.Reader).

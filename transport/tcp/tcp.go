@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -506,8 +505,8 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 		}
 	}
 	sr := newSockReader(nc)
-	br := newReader(sr)
-	f, err := wire.ReadFrame(br, t.cfg.MaxFrame, nil)
+	rb := newRecvBuf(sr)
+	f, err := wire.ReadFrame(rb, t.cfg.MaxFrame, nil)
 	if err != nil {
 		if !dialed && f.Type != 0 {
 			t.writeError(nc, f.RequestID, wire.CodeTooLarge, err.Error())
@@ -550,7 +549,7 @@ func (t *Transport) handshake(nc net.Conn, dialed bool, want uint32) (*conn, err
 	if maxFrame == 0 {
 		maxFrame = wire.DefaultMaxFrameSize
 	}
-	c := &conn{t: t, nc: nc, sr: sr, br: br, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
+	c := &conn{t: t, nc: nc, sr: sr, rb: rb, peer: h.Node, dialer: dialer, hello: h, maxFrame: maxFrame,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), since: time.Now()}
 	if sr.rc != nil {
 		c.raw = newRawFD(nc)
@@ -700,12 +699,12 @@ type conn struct {
 	t        *Transport
 	nc       net.Conn
 	sr       *sockReader
-	raw      *rawFD        // nc's descriptor for bare calls and park events; nil when it has none
-	parked   bool          // the loop's socket is in t.park; owned by the read loop
-	rmu      sync.Mutex    // the receive role: held to read br (see recv.go)
-	br       *bufio.Reader // guarded by rmu
-	dec      wire.Decoder  // the messages frames decode into; guarded by rmu
-	rxDone   atomic.Bool   // reading has ended: the stream lost its framing
+	raw      *rawFD       // nc's descriptor for bare calls and park events; nil when it has none
+	parked   bool         // the loop's socket is in t.park; owned by the read loop
+	rmu      sync.Mutex   // the receive role: held to read rb (see recv.go)
+	rb       *recvBuf     // guarded by rmu
+	dec      wire.Decoder // the messages frames decode into; guarded by rmu
+	rxDone   atomic.Bool  // reading has ended: the stream lost its framing
 	peer     uint32
 	dialer   uint32 // node id of the side that dialed
 	hello    wire.Hello
