@@ -43,6 +43,8 @@ func CongestionFor(congestion string, busy bool) string {
 }
 
 // SetCongestion sets the congestion control algorithm of TCP socket fd.
+// (Under qemu-user, which passes TCP options on as 4-byte integers, only
+// names of four or more letters arrive, cut to four: "reno" works there.)
 func SetCongestion(fd int, name string) error {
 	if err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name); err != nil {
 		return fmt.Errorf("tcp: congestion control %q: %w", name, err)
