@@ -794,7 +794,7 @@ func (c *conn) write(q [][]byte) error {
 	return err
 }
 
-// writeOne writes b: with a bare write(2) first (rawio.go), and through
+// writeOne writes b: with a bare sendto(2) first (rawio.go), and through
 // nc, which waits for the socket to take the rest, only when that one did
 // not take it all. The caller holds wmu.
 func (c *conn) writeOne(b []byte) (int, error) {
