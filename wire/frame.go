@@ -124,25 +124,11 @@ func ReadFrame(r io.Reader, maxPayload uint32, buf []byte) (Frame, error) {
 	return Frame{Header: h, Payload: p}, nil
 }
 
-// BufferedFrame takes the next frame from r when r's buffer holds all of it
-// and its header is valid and within maxPayload (0 means
-// DefaultMaxFrameSize), without copying: the payload aliases r's buffer and
-// is valid until r is read again. Otherwise it takes nothing and reports
-// false, and ReadFrame reports the error or waits for the rest.
-func BufferedFrame(r *bufio.Reader, maxPayload uint32) (Frame, bool) {
-	b, _ := r.Peek(r.Buffered())
-	f, n, ok := ParseFrame(b, maxPayload)
-	if ok {
-		r.Discard(n)
-	}
-	return f, ok
-}
-
-// ParseFrame is BufferedFrame for bytes in a buffer of the caller's: the
-// frame at the start of b when b holds all of it and its header is valid
-// and within maxPayload (0 means DefaultMaxFrameSize), and its size n. The
-// payload aliases b. Otherwise ok is false, and ReadFrame reports the error
-// or waits for the rest.
+// ParseFrame takes a frame in place from a reader's buffer: the frame at
+// the start of b when b holds all of it and its header is valid and within
+// maxPayload (0 means DefaultMaxFrameSize), and its size n. The payload
+// aliases b. Otherwise ok is false, and ReadFrame, reading on, reports the
+// error or waits for the rest.
 func ParseFrame(b []byte, maxPayload uint32) (f Frame, n int, ok bool) {
 	if maxPayload == 0 {
 		maxPayload = DefaultMaxFrameSize

@@ -105,7 +105,7 @@ func FuzzReadFrame(f *testing.F) {
 		// Once reusing the payload buffer; once buffered (a buffer of 16 to
 		// 79 bytes: the header in place or copied out) with a fresh
 		// payload per frame; and once as the TCP transport reads: whole
-		// frames in place from its 64 KiB buffer (BufferedFrame), the rest
+		// frames in place from its 64 KiB buffer (ParseFrame), the rest
 		// (a truncated last frame) with ReadFrame.
 		plain := readAll(t, bytes.NewReader(data), data, limit, true, false)
 		buffered := readAll(t, bufio.NewReaderSize(bytes.NewReader(data), 16+int(limit%64)), data, limit, false, false)
@@ -119,7 +119,7 @@ func FuzzReadFrame(f *testing.F) {
 // readAll reads frames from r until an error, checks each against data, the
 // stream r reads, and returns how many it read. reuse passes each payload
 // back to ReadFrame as its buffer; inPlace (r is a *bufio.Reader) takes
-// whole frames with BufferedFrame first.
+// whole frames in place from its buffer with ParseFrame first.
 func readAll(t *testing.T, r io.Reader, data []byte, limit uint32, reuse, inPlace bool) int {
 	var buf []byte
 	off := 0
@@ -128,7 +128,11 @@ func readAll(t *testing.T, r io.Reader, data []byte, limit uint32, reuse, inPlac
 		if inPlace {
 			br := r.(*bufio.Reader)
 			br.Peek(1) // fill the buffer, as the transport's poll does
-			fr, ok = wire.BufferedFrame(br, limit)
+			b, _ := br.Peek(br.Buffered())
+			var n int
+			if fr, n, ok = wire.ParseFrame(b, limit); ok {
+				br.Discard(n)
+			}
 		}
 		if !ok {
 			var err error
