@@ -285,7 +285,7 @@ func benchInvoke(ctx context.Context, w, progress io.Writer, o invokeBench) erro
 	// The congestion control of the busy nodes' connections, the default
 	// nodes' and the system's (UCX's, the Go ping-pong's): the floor is
 	// measured with each distinct one.
-	system, err := systemCongestion()
+	system, err := tcp.DefaultCongestion()
 	if err != nil {
 		return err
 	}

@@ -167,13 +167,3 @@ func bareCall(trap uintptr, fd int, b []byte, flags uintptr) (int, unix.Errno) {
 	n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), flags, 0, 0)
 	return int(n), e
 }
-
-// systemCongestion is the congestion control a new TCP socket gets.
-func systemCongestion() (string, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	return tcp.Congestion(fd)
-}

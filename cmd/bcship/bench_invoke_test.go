@@ -27,7 +27,7 @@ func TestBenchInvokeBothTransports(t *testing.T) {
 	if !strings.Contains(progress.String(), "round 2/2") {
 		t.Errorf("no progress for round 2: %q", progress.String())
 	}
-	system, err := systemCongestion()
+	system, err := tcp.DefaultCongestion()
 	if err != nil {
 		t.Fatal(err)
 	}

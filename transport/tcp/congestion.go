@@ -61,6 +61,17 @@ func Congestion(fd int) (string, error) {
 	return name, nil
 }
 
+// DefaultCongestion is the congestion control a new TCP socket gets: the
+// system's default.
+func DefaultCongestion() (string, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("tcp: congestion control: %w", err)
+	}
+	defer unix.Close(fd)
+	return Congestion(fd)
+}
+
 // checkCongestion reports whether this process may set congestion control
 // name, on a socket of its own that never connects. A system without
 // IPv4 cannot tell here, and its connections will say.

@@ -9,21 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// systemCongestion is what a fresh socket gets: the system's default.
-func systemCongestion(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	name, err := Congestion(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
 // connCongestion connects a to b and returns the congestion control of
 // the connection at a's end and at b's.
 func connCongestion(t *testing.T, a, b *Transport) (atA, atB string) {
@@ -55,7 +40,10 @@ func connCongestion(t *testing.T, a, b *Transport) (atA, atB string) {
 // accepted; others keep the system's default unless told, and a name the
 // system does not have fails New.
 func TestCongestionControl(t *testing.T) {
-	system := systemCongestion(t)
+	system, err := DefaultCongestion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if system == BusyCongestion {
 		t.Logf("the system's default is %s already: the cases that keep it cannot tell it from ours", system)
 	}
@@ -80,7 +68,7 @@ func TestCongestionControl(t *testing.T) {
 			}
 		})
 	}
-	_, err := New(Config{Self: 1, Handler: newRecorder(), Congestion: "no-such-algorithm"})
+	_, err = New(Config{Self: 1, Handler: newRecorder(), Congestion: "no-such-algorithm"})
 	if !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "no-such-algorithm") {
 		t.Errorf("New with an unknown algorithm: %v; want an error naming it (ENOENT)", err)
 	}
